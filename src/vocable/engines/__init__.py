@@ -1,0 +1,1 @@
+"""Swappable back-ends, one small interface per kind."""

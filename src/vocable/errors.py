@@ -1,0 +1,62 @@
+"""Typed errors with stable codes. `transient` says whether retrying may help."""
+
+from __future__ import annotations
+
+
+class VocableError(Exception):
+    """Base of every error vocable raises on purpose.
+
+    Args:
+        code: Stable, dotted machine-readable code, e.g. ``audio.no_speech``.
+        message: What happened and what to do next, for a person.
+        transient: True when the same call may succeed if retried.
+    """
+
+    default_code = "vocable.error"
+    default_transient = False
+
+    def __init__(self, message: str, *, code: str | None = None, transient: bool | None = None):
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+        self.transient = self.default_transient if transient is None else transient
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ConfigError(VocableError):
+    """Settings are invalid or point at something that does not exist."""
+
+    default_code = "config.invalid"
+
+
+class AudioInputError(VocableError):
+    """Input audio is unusable: not audio, empty, silent, too long, wrong format."""
+
+    default_code = "audio.invalid"
+
+
+class EngineUnavailableError(VocableError):
+    """An engine cannot be loaded here: a package or a model file is missing."""
+
+    default_code = "engine.unavailable"
+
+
+class EngineError(VocableError):
+    """An engine failed while running."""
+
+    default_code = "engine.failed"
+
+
+class EngineTimeoutError(EngineError):
+    """An engine did not answer within its time budget."""
+
+    default_code = "engine.timeout"
+    default_transient = True
+
+
+class PipelineClosedError(VocableError):
+    """A channel or session was used after it closed."""
+
+    default_code = "pipeline.closed"
