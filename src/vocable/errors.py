@@ -60,3 +60,9 @@ class PipelineClosedError(VocableError):
     """A channel or session was used after it closed."""
 
     default_code = "pipeline.closed"
+
+
+class NotFoundError(VocableError):
+    """A thing the caller named does not exist."""
+
+    default_code = "not_found"

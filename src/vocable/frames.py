@@ -1,7 +1,8 @@
 """Every frame that travels between pipeline stages, and the one event type they all report.
 
-Frames are frozen, slotted dataclasses. Data frames carry audio or text; control frames
-(`Interrupt`, `Cancel`, `EndOfStream`) overtake queued data frames and are never dropped.
+Frames are frozen, slotted dataclasses. Data frames carry audio or text. Control frames are never
+dropped; the urgent ones (`Interrupt`, `Cancel`) also overtake queued data frames, while
+`EndOfStream` keeps its place behind the data it ends (overtaking would lose that data).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,9 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class ControlFrame(Frame):
-    """A frame that overtakes queued data frames in a channel and is never dropped."""
+    """A frame that is never dropped; `urgent` ones overtake queued data frames."""
+
+    urgent: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,12 @@ class Cancel(ControlFrame):
 
 @dataclass(frozen=True, slots=True)
 class EndOfStream(ControlFrame):
-    """No more frames will follow. Each stage flushes and forwards it, then returns."""
+    """No more frames will follow. Each stage flushes and forwards it, then returns.
+
+    Not urgent: it arrives after every data frame sent before it.
+    """
+
+    urgent: ClassVar[bool] = False
 
 
 class PipelineEventType(StrEnum):
@@ -165,13 +173,14 @@ class PipelineEventType(StrEnum):
     SPEECH_STOPPED = "speech_stopped"
     TRANSCRIPT = "transcript"
     LLM_REQUEST = "llm_request"
-    LLM_FIRST_TOKEN = "llm_first_token"
+    LLM_FIRST_TOKEN = "llm_first_token"  # noqa: S105 - an event name, not a secret
     LLM_DONE = "llm_done"
     SENTENCE = "sentence"
     TTS_REQUEST = "tts_request"
     TTS_FIRST_AUDIO = "tts_first_audio"
     TTS_DONE = "tts_done"
     TURN_STARTED = "turn_started"
+    """The user's turn is complete and the assistant's begins; latency is measured from here."""
     TURN_DONE = "turn_done"
     INTERRUPTED = "interrupted"
     FRAMES_DROPPED = "frames_dropped"

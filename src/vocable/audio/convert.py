@@ -25,7 +25,8 @@ def to_mono(samples: npt.NDArray[np.floating]) -> FloatAudio:
     arr = np.asarray(samples, dtype=np.float32)
     if arr.ndim == 1:
         return arr
-    return arr.mean(axis=1, dtype=np.float32)
+    mono: FloatAudio = arr.mean(axis=1, dtype=np.float32)
+    return mono
 
 
 def resample(samples: FloatAudio, src_rate: int, dst_rate: int) -> FloatAudio:

@@ -72,9 +72,10 @@ class Pipeline:
             for task in self._tasks:
                 task.cancel()
         try:
-            return await self._group.__aexit__(exc_type, exc, tb)
+            await self._group.__aexit__(exc_type, exc, tb)
         finally:
             self._report_drops()
+        return None
 
     async def send(self, frame: Frame) -> None:
         """Feed a frame to the first stage (waits while its inbox is full)."""

@@ -126,9 +126,6 @@ class FrameProcessor:
             pending = await inbox.receive()
             if not isinstance(pending, ControlFrame):  # pragma: no cover - channel guarantees
                 raise RuntimeError("control_pending returned but no control frame was queued")
-            if isinstance(pending, EndOfStream):
-                await work  # finish the frame in hand, then end
-                return pending
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work

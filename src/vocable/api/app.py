@@ -1,0 +1,58 @@
+"""The FastAPI app factory. Engines load in the background; /health says when they are ready."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from vocable import __version__
+from vocable.api import problems
+from vocable.api.routes import health, turns
+from vocable.assistant import Assistant
+from vocable.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Settings default to the process-wide ones (environment and TOML file)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        loader = asyncio.create_task(_load(app, settings), name="vocable:load-engines")
+        try:
+            yield
+        finally:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            if app.state.assistant is not None:
+                await app.state.assistant.close()
+
+    app = FastAPI(
+        title="vocable",
+        version=__version__,
+        summary="A private, real-time voice assistant.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.assistant = None
+    app.state.load_error = None
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(turns.router)
+    return app
+
+
+async def _load(app: FastAPI, settings: Settings) -> None:
+    try:
+        app.state.assistant = await Assistant.load(settings)
+    except Exception as err:  # noqa: BLE001 - reported on /health instead of killing the server
+        log.exception("engines failed to load")
+        app.state.load_error = f"{type(err).__name__}: {err}"

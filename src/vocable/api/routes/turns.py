@@ -1,0 +1,137 @@
+"""Voice turns from an uploaded file: audio in, transcript, reply and reply audio out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from vocable.api.deps import AssistantDep, SettingsDep
+from vocable.audio.io import decode_audio, write_wav
+from vocable.errors import AudioInputError, NotFoundError
+from vocable.metrics.timings import TIMING_EVENTS
+
+router = APIRouter(prefix="/v1/turns", tags=["turns"])
+
+AUDIO_TYPES = ("audio/", "application/octet-stream")
+_TURN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def turns_dir(data_dir: Path) -> Path:
+    """Where reply audio is kept."""
+    return data_dir / "turns"
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> AudioInputError:
+    return AudioInputError(
+        f"upload is larger than {limit} bytes (VOCABLE_AUDIO__MAX_UPLOAD_BYTES)",
+        code="audio.too_large",
+    )
+
+
+async def _audio_from_request(request: Request, limit: int) -> tuple[bytes, str]:
+    content_type = request.headers.get("content-type", "").lower()
+    body = await _read_capped(request, limit)
+    if content_type.startswith("multipart/form-data"):
+
+        async def once() -> AsyncIterator[bytes]:
+            yield body
+
+        try:
+            form = await MultiPartParser(request.headers, once()).parse()
+        except MultiPartException as err:
+            raise AudioInputError(f"malformed multipart body: {err}", code="audio.invalid") from err
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            await form.close()
+            raise AudioInputError(
+                "multipart upload needs the audio in a field named 'file'", code="audio.missing"
+            )
+        data = await upload.read()
+        name = upload.filename or ""
+        await form.close()
+        return data, name
+    if not content_type.startswith(AUDIO_TYPES):
+        raise AudioInputError(
+            f"unsupported content type {content_type or '(none)'}: send audio/wav, audio/flac, "
+            "audio/ogg, or multipart/form-data with a 'file' field",
+            code="audio.unsupported_type",
+        )
+    return body, ""
+
+
+@router.post(
+    "",
+    summary="Answer one spoken turn",
+    operation_id="createTurn",
+    responses={
+        413: {"description": "Audio too long or upload too large."},
+        415: {"description": "Not audio."},
+        422: {"description": "Empty, silent, or no speech found."},
+    },
+)
+async def create_turn(
+    request: Request, settings: SettingsDep, assistant: AssistantDep
+) -> dict[str, Any]:
+    """Send audio (multipart field ``file`` or a raw ``audio/*`` body); get the reply.
+
+    The reply audio is a WAV at ``audio_url``. ``timings_ms`` are measured from the end of the
+    user's turn.
+    """
+    data, name = await _audio_from_request(request, settings.audio.max_upload_bytes)
+    decoded = await asyncio.to_thread(
+        decode_audio,
+        data,
+        target_rate=settings.audio.sample_rate,
+        max_seconds=settings.audio.max_input_seconds,
+        filename=name,
+    )
+    result = await assistant.run_turn(decoded)
+    turn_id = uuid.uuid4().hex
+    path = turns_dir(settings.data_dir) / f"{turn_id}.wav"
+    await asyncio.to_thread(write_wav, path, result.pcm, result.sample_rate)
+    return {
+        "id": turn_id,
+        "transcript": result.transcript,
+        "reply": result.reply,
+        "audio_url": str(request.url_for("get_turn_audio", turn_id=turn_id).path),
+        "audio_s": round(result.audio_s, 3),
+        "engines": result.engines,
+        "timings_ms": {name: getattr(result.timings, name) for name in TIMING_EVENTS},
+    }
+
+
+@router.get(
+    "/{turn_id}/audio",
+    summary="The reply audio of a turn (WAV)",
+    operation_id="getTurnAudio",
+    name="get_turn_audio",
+    response_class=FileResponse,
+    responses={404: {"description": "No such turn."}},
+)
+async def get_turn_audio(turn_id: str, settings: SettingsDep) -> FileResponse:
+    """Download the spoken reply."""
+    path = turns_dir(settings.data_dir) / f"{turn_id}.wav"
+    if not _TURN_ID.match(turn_id) or not path.is_file():
+        raise NotFoundError(f"no turn {turn_id!r}", code="turn.not_found")
+    return FileResponse(path, media_type="audio/wav")

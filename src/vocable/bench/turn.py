@@ -1,0 +1,92 @@
+"""`vocable bench turn`: whole voice turns over a generated spoken corpus."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vocable.audio.io import read_audio_file
+from vocable.bench.corpus import build_corpus
+from vocable.engines.loader import load_engines
+
+from vocable.assistant import Assistant
+from vocable.bench.machine import machine_info
+from vocable.bench.stats import distribution
+from vocable.config import Settings
+from vocable.metrics.timings import TIMING_EVENTS
+
+
+async def run_turn_bench(
+    settings: Settings,
+    *,
+    n: int,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Time `n` turns (after one warm-up turn) and summarise each timing.
+
+    Timings run from the end of the user's turn. In live use the VAD waits
+    ``vad.min_silence_ms`` of silence before the turn ends; `live_first_audio_p50_ms` adds it.
+    """
+    with tempfile.TemporaryDirectory(prefix="vocable-bench-") as tmp:
+        progress(f"generating a corpus of {n} spoken questions…")
+        corpus = build_corpus(Path(tmp), n, seed=seed)
+        progress("loading models…")
+        start = time.perf_counter()
+        engines = await load_engines(settings)
+        load_total_s = time.perf_counter() - start
+        assistant = Assistant(settings, engines)
+        try:
+            series: dict[str, list[float]] = {name: [] for name in TIMING_EVENTS}
+            words: list[int] = []
+            decoded = [
+                read_audio_file(
+                    item.path,
+                    target_rate=settings.audio.sample_rate,
+                    max_seconds=settings.audio.max_input_seconds,
+                )
+                for item in corpus
+            ]
+            progress("warm-up turn…")
+            await assistant.run_turn(decoded[0])
+            for i, audio in enumerate(decoded, 1):
+                result = await assistant.run_turn(audio)
+                for name, value in result.timings.as_dict().items():
+                    if value is not None:
+                        series[name].append(value)
+                words.append(len(result.reply.split()))
+                progress(
+                    f"turn {i}/{n}: first audio {result.timings.tts_first_audio} ms"
+                    f" — {result.transcript!r}"
+                )
+            engine_info = {k: dict(v) for k, v in assistant.engine_infos().items()}
+        finally:
+            await assistant.close()
+    out: dict[str, Any] = {"bench": "turn", "n": n, "seed": seed}
+    for name, values in series.items():
+        out.update(distribution(name, values))
+    first_audio = out.get("tts_first_audio_p50_ms")
+    out["endpoint_silence_ms"] = settings.vad.min_silence_ms
+    out["live_first_audio_p50_ms"] = (
+        round(first_audio + settings.vad.min_silence_ms, 1) if first_audio is not None else None
+    )
+    out["reply_words_mean"] = round(sum(words) / len(words), 1) if words else 0
+    out["load_s"] = {k: round(v, 3) for k, v in engines.load_s.items()}
+    out["load_total_s"] = round(load_total_s, 3)
+    out["machine"] = machine_info(engine_info)
+    return out
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """One line for people."""
+    return (
+        f"bench turn n={result['n']}: first audio p50 {result['tts_first_audio_p50_ms']} ms, "
+        f"p95 {result['tts_first_audio_p95_ms']} ms | stt p50 {result['stt_p50_ms']} ms, "
+        f"first token p50 {result['llm_first_token_p50_ms']} ms, first sentence p50 "
+        f"{result['first_sentence_p50_ms']} ms, total p50 {result['total_p50_ms']} ms | "
+        f"live estimate (+{result['endpoint_silence_ms']} ms endpoint) "
+        f"{result['live_first_audio_p50_ms']} ms | models loaded in {result['load_total_s']} s"
+    )

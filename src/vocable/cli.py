@@ -1,0 +1,192 @@
+"""The ``vocable`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from vocable.config import Settings, load_settings
+from vocable.errors import AudioInputError, ConfigError, VocableError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="vocable",
+    help="A private, real-time voice assistant that runs on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print figures (median, p95).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+InputWav = Annotated[Path, typer.Argument(help="Audio file: WAV, FLAC or OGG, any rate.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def progress(message: str) -> None:
+    """A progress line for people, on stderr (stdout stays machine-readable)."""
+    typer.echo(message, err=True)
+
+
+def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+    """Load settings and run `work`, turning vocable errors into a message and an exit code."""
+    try:
+        settings = load_settings()
+        return asyncio.run(work(settings))
+    except VocableError as err:
+        typer.echo(f"error [{err.code}]: {err.message}", err=True)
+        bad_input = isinstance(err, AudioInputError | ConfigError)
+        raise typer.Exit(2 if bad_input else 1) from err
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ask(
+    audio: InputWav,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Where to write the reply (default: IN.reply.wav)."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer one spoken question from a file, out loud."""
+    from vocable.assistant import Assistant
+    from vocable.audio.io import read_audio_file, write_wav
+
+    async def work(settings: Settings) -> None:
+        decoded = read_audio_file(
+            audio,
+            target_rate=settings.audio.sample_rate,
+            max_seconds=settings.audio.max_input_seconds,
+        )
+        progress("loading models…")
+        assistant = await Assistant.load(settings)
+        try:
+            result = await assistant.run_turn(decoded)
+        finally:
+            await assistant.close()
+        target = out or audio.with_suffix(".reply.wav")
+        write_wav(target, result.pcm, result.sample_rate)
+        if as_json:
+            _emit_json(
+                {
+                    "transcript": result.transcript,
+                    "reply": result.reply,
+                    "audio_path": str(target),
+                    "audio_s": round(result.audio_s, 3),
+                    "engines": result.engines,
+                    "timings_ms": result.timings.as_dict(),
+                }
+            )
+        else:
+            typer.echo(f"you: {result.transcript}")
+            typer.echo(f"vocable: {result.reply}")
+            progress(f"reply audio: {target} ({result.audio_s:.1f} s)")
+
+    _run(work)
+
+
+@app.command()
+def transcribe(audio: InputWav, as_json: JsonFlag = False) -> None:
+    """Print the text spoken in an audio file."""
+    from vocable.audio.io import read_audio_file
+    from vocable.engines.loader import load_stt
+
+    async def work(settings: Settings) -> None:
+        decoded = read_audio_file(
+            audio,
+            target_rate=settings.audio.sample_rate,
+            max_seconds=settings.audio.max_input_seconds,
+        )
+        stt = await load_stt(settings)
+        try:
+            transcript = await stt.transcribe(decoded.samples)
+        finally:
+            await stt.close()
+        if not transcript.text.strip():
+            raise AudioInputError("no speech found in the audio", code="audio.no_speech")
+        if as_json:
+            _emit_json({"text": transcript.text.strip(), "duration_s": decoded.duration_s})
+        else:
+            typer.echo(transcript.text.strip())
+
+    _run(work)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write.")],
+    voice: Annotated[str | None, typer.Option(help="Engine-specific voice id.")] = None,
+) -> None:
+    """Speak text into a WAV file, through the TTS fallback chain."""
+    from vocable.audio.io import write_wav
+    from vocable.engines.loader import load_tts
+
+    async def work(settings: Settings) -> None:
+        if not text.strip():
+            raise AudioInputError("nothing to say: the text is empty", code="text.empty")
+        tts = await load_tts(settings)
+        try:
+            pcm = b"".join([c.pcm async for c in tts.synthesize(text, voice)])
+            rate = tts.sample_rate
+        finally:
+            await tts.close()
+        write_wav(out, pcm, rate)
+        progress(f"wrote {out} ({len(pcm) / 2 / rate:.1f} s, {tts.info.name})")
+
+    _run(work)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Start the HTTP server (GET /health, POST /v1/turns)."""
+    import uvicorn
+
+    from vocable.api.app import create_app
+
+    try:
+        settings = load_settings()
+    except VocableError as err:
+        typer.echo(f"error [{err.code}]: {err.message}", err=True)
+        raise typer.Exit(2) from err
+    bind_host = host or settings.server.host
+    bind_port = port or settings.server.port
+    progress(f"vocable serving on http://{bind_host}:{bind_port} (loading models…)")
+    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+
+
+@bench_app.command("turn")
+def bench_turn(
+    n: Annotated[int, typer.Option("-n", min=1, help="Turns to time.")] = 10,
+    seed: Annotated[int, typer.Option(help="Corpus seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Time whole voice turns on a generated spoken corpus."""
+    from vocable.bench.turn import run_turn_bench, summary_line
+
+    result = _run(lambda settings: run_turn_bench(settings, n=n, seed=seed, progress=progress))
+    if as_json:
+        _emit_json(result)
+    else:
+        typer.echo(summary_line(result))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

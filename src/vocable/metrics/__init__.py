@@ -1,0 +1,1 @@
+"""Metrics: computed from the pipeline event stream."""
