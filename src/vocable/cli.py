@@ -55,9 +55,7 @@ def ask(
     audio: InputWav,
     out: Annotated[
         Path | None,
-        typer.Option(
-            "--out", "-o", help="Where to write the reply (default: IN.reply.wav)."
-        ),
+        typer.Option("--out", "-o", help="Where to write the reply (default: IN.reply.wav)."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -44,3 +44,17 @@ def resample_pcm16(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
     if src_rate == dst_rate:
         return pcm
     return float_to_pcm16(resample(pcm16_to_float(pcm), src_rate, dst_rate))
+
+
+class StreamResampler:
+    """Resamples a continuous stream chunk by chunk, without seams between chunks."""
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate = src_rate
+        self.dst_rate = dst_rate
+        self._stream = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32", quality="HQ")
+
+    def push(self, samples: FloatAudio, *, last: bool = False) -> FloatAudio:
+        """Resample the next chunk; pass ``last=True`` once, at the end, to flush."""
+        out = self._stream.resample_chunk(np.asarray(samples, dtype=np.float32), last=last)
+        return np.asarray(out, dtype=np.float32)

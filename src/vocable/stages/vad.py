@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vocable.audio.convert import resample
+from vocable.audio.convert import StreamResampler, float_to_pcm16
 from vocable.engines.vad.base import VoiceActivityDetector
 from vocable.engines.worker import BlockingWorker
 from vocable.errors import AudioInputError
@@ -14,11 +14,12 @@ from vocable.pipeline.stage import FrameProcessor, StageContext
 
 
 class DetectSpeech(FrameProcessor):
-    """AudioFrame in; the same audio out, with SpeechStarted/SpeechStopped between.
+    """AudioFrame in; the same audio out at the detector's rate, with SpeechStarted/Stopped between.
 
     Speech starts after `vad.min_speech_ms` of frames above `vad.threshold` and stops after
     `vad.min_silence_ms` below it. Each speech start opens a new turn id. Audio at another rate
-    than the detector's is resampled. Scoring runs on the stage's own worker thread.
+    than the detector's is resampled (as one continuous stream), and forwarded at that rate.
+    Scoring runs on the stage's own worker thread.
     """
 
     name = "vad"
@@ -36,6 +37,7 @@ class DetectSpeech(FrameProcessor):
         self._run = 0
         self.in_speech = False
         self._worker = BlockingWorker("vad")
+        self._resampler: StreamResampler | None = None
 
     def _time(self, frame_index: int) -> float:
         return frame_index * self.vad.frame_samples / self.vad.sample_rate
@@ -50,20 +52,26 @@ class DetectSpeech(FrameProcessor):
             await outbox.send(frame)
             return
         samples = frame.samples()
-        if frame.sample_rate != self.vad.sample_rate:
-            samples = resample(samples, frame.sample_rate, self.vad.sample_rate)
+        if frame.sample_rate == self.vad.sample_rate:
+            await self._accept(samples, frame.pcm, outbox)
+            return
+        if self._resampler is None or self._resampler.src_rate != frame.sample_rate:
+            self._resampler = StreamResampler(frame.sample_rate, self.vad.sample_rate)
+        samples = self._resampler.push(samples)
+        await self._accept(samples, float_to_pcm16(samples), outbox)
+
+    async def _accept(self, samples: np.ndarray, pcm: bytes, outbox: Send) -> None:
         self._pending = np.concatenate([self._pending, samples])
         usable = len(self._pending) - len(self._pending) % self.vad.frame_samples
         block, self._pending = self._pending[:usable], self._pending[usable:]
         probs = await self._worker.run(self._score, block) if usable else []
+        turn_before = self.turn_id
         boundaries = [b for p in probs if (b := self._step(p)) is not None]
+        # Audio goes first, so the boundaries after it can point into audio already sent.
+        if pcm:
+            await outbox.send(AudioFrame(pcm, self.vad.sample_rate, turn_id=turn_before))
         for boundary in boundaries:
-            if isinstance(boundary, SpeechStarted):
-                await outbox.send(boundary)
-        await outbox.send(AudioFrame(frame.pcm, frame.sample_rate, turn_id=self.turn_id))
-        for boundary in boundaries:
-            if isinstance(boundary, SpeechStopped):
-                await outbox.send(boundary)
+            await outbox.send(boundary)
 
     def _step(self, prob: float) -> Frame | None:
         """Advance the state machine by one scored frame; return a boundary frame if crossed."""
@@ -87,6 +95,9 @@ class DetectSpeech(FrameProcessor):
 
     async def flush(self, outbox: Send) -> None:
         """At end of input, speech still going is stopped at the end of the audio."""
+        if self._resampler is not None:
+            tail = self._resampler.push(np.zeros(0, np.float32), last=True)
+            await self._accept(tail, float_to_pcm16(tail), outbox)
         if self.in_speech:
             self.in_speech = False
             await outbox.send(self._stopped(self._time(self._frames_seen)))
