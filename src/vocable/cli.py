@@ -169,6 +169,26 @@ def serve(
     uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
 
 
+@app.command("config")
+def show_config(
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Print every setting as a Markdown table.")
+    ] = False,
+) -> None:
+    """Print the settings in effect (JSON), or the reference of every setting."""
+    from vocable.config import settings_markdown
+
+    if reference:
+        sys.stdout.write(settings_markdown())
+        return
+    try:
+        settings = load_settings()
+    except VocableError as err:
+        typer.echo(f"error [{err.code}]: {err.message}", err=True)
+        raise typer.Exit(2) from err
+    sys.stdout.write(settings.model_dump_json(indent=2) + "\n")
+
+
 @bench_app.command("turn")
 def bench_turn(
     n: Annotated[int, typer.Option("-n", min=1, help="Turns to time.")] = 10,

@@ -6,13 +6,14 @@ Nested sections use ``__`` in environment names, e.g. ``VOCABLE_STT__MODEL_PATH`
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +29,13 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("vocable", appauthor=False))
 
 
-class AudioSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section; each field's docstring is its documentation."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class AudioSettings(Section):
     """Input audio handling."""
 
     sample_rate: int = Field(16000, gt=0)
@@ -37,11 +44,9 @@ class AudioSettings(BaseModel):
     """Longest input accepted; longer audio is rejected with ``audio.too_long``."""
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     """Largest audio upload accepted by the HTTP API (bytes)."""
-    frame_ms: int = Field(32, gt=0)
-    """Size of the audio frames fed to the pipeline (ms); Silero needs 32 ms at 16 kHz."""
 
 
-class VADSettings(BaseModel):
+class VADSettings(Section):
     """Voice activity detection."""
 
     engine: Literal["silero"] = "silero"
@@ -56,7 +61,7 @@ class VADSettings(BaseModel):
     """Audio kept before speech start so the first phoneme is not cut."""
 
 
-class STTSettings(BaseModel):
+class STTSettings(Section):
     """Speech to text (faster-whisper)."""
 
     model_path: Path | None = None
@@ -75,7 +80,7 @@ class STTSettings(BaseModel):
     """CPU threads; 0 uses the hardware thread budget."""
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     """Language model (llama.cpp)."""
 
     model_path: Path | None = None
@@ -102,7 +107,7 @@ TTSEngineName = Literal["piper", "pyttsx3"]
 DEFAULT_TTS_CHAIN: tuple[TTSEngineName, ...] = ("piper", "pyttsx3")
 
 
-class TTSSettings(BaseModel):
+class TTSSettings(Section):
     """Text to speech, tried in order until one works."""
 
     engines: list[TTSEngineName] = Field(default_factory=lambda: list(DEFAULT_TTS_CHAIN))
@@ -119,7 +124,7 @@ class TTSSettings(BaseModel):
     """Synthesised audio is streamed in chunks of at most this length."""
 
 
-class ChunkerSettings(BaseModel):
+class ChunkerSettings(Section):
     """How streamed LLM text is cut into speakable pieces."""
 
     first_clause_min_words: int = Field(4, ge=1)
@@ -128,7 +133,7 @@ class ChunkerSettings(BaseModel):
     """A piece with no boundary is cut at a word boundary after this many words."""
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(Section):
     """The streaming runtime."""
 
     channel_size: int = Field(64, ge=1)
@@ -137,7 +142,7 @@ class PipelineSettings(BaseModel):
     """Events kept in each session's debug log (oldest dropped first)."""
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(Section):
     """HTTP server."""
 
     host: str = "127.0.0.1"
@@ -153,6 +158,7 @@ class Settings(BaseSettings):
         env_prefix="VOCABLE_",
         env_nested_delimiter="__",
         extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -160,13 +166,21 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0)
     """Total CPU threads vocable may use; 0 means all cores."""
     audio: AudioSettings = Field(default_factory=AudioSettings)
+    """Input audio handling."""
     vad: VADSettings = Field(default_factory=VADSettings)
+    """Voice activity detection."""
     stt: STTSettings = Field(default_factory=STTSettings)
+    """Speech to text."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    """Language model."""
     tts: TTSSettings = Field(default_factory=TTSSettings)
+    """Text to speech."""
     chunker: ChunkerSettings = Field(default_factory=ChunkerSettings)
+    """Sentence chunking of the streamed reply."""
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    """The streaming runtime."""
     server: ServerSettings = Field(default_factory=ServerSettings)
+    """HTTP server."""
 
     @classmethod
     def settings_customise_sources(
@@ -218,3 +232,45 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """Process-wide settings, for dependency injection (FastAPI ``Depends``)."""
     return load_settings()
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """Every leaf setting as (environment variable, default, description), in declaration order."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name.upper()}__")
+                continue
+            default = field.get_default(call_default_factory=True)
+            shown = json.dumps(default, default=str) if default is not None else "unset"
+            if name == "data_dir":
+                shown = "the platform's user data dir, e.g. `~/.local/share/vocable`"
+            else:
+                shown = f"`{shown}`"
+            rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
+
+    walk(Settings, "VOCABLE_")
+    return rows
+
+
+def settings_markdown() -> str:
+    """The settings reference as Markdown (``docs/configuration.md`` is this text)."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- generated by `vocable config --reference`; do not edit by hand -->",
+        "",
+        "Settings come from, strongest first: environment variables, then a TOML file",
+        "(`VOCABLE_CONFIG`, else `<data dir>/vocable.toml`), then these defaults. In the TOML",
+        "file, sections are tables: `VOCABLE_LLM__MAX_TOKENS=64` is `[llm]` / `max_tokens = 64`.",
+        "`vocable config` prints the settings in effect.",
+        "",
+        "| Environment variable | Default | What it does |",
+        "| --- | --- | --- |",
+    ]
+    for env, default, doc in settings_reference():
+        lines.append(f"| `{env}` | {default} | {doc.replace('``', '`')} |")
+    return "\n".join(lines) + "\n"

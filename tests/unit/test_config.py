@@ -95,3 +95,13 @@ def test_get_settings_is_cached() -> None:
         assert isinstance(get_settings(), Settings)
     finally:
         get_settings.cache_clear()
+
+
+def test_every_setting_is_documented_and_the_docs_are_current() -> None:
+    from vocable.config import settings_markdown, settings_reference
+
+    rows = settings_reference()
+    assert len(rows) > 30
+    assert all(doc for _, _, doc in rows), [env for env, _, doc in rows if not doc]
+    docs = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert docs.read_text() == settings_markdown(), "run: vocable config --reference > docs/configuration.md"
