@@ -18,13 +18,20 @@ from vocable.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Settings default to the process-wide ones (environment and TOML file)."""
+def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
+    """Build the app. Settings default to the process-wide ones (environment and TOML file).
+
+    Without `assistant`, the engines load in the background at startup and close at shutdown;
+    a given `assistant` is used as is and stays open (its owner closes it).
+    """
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if assistant is not None:
+            yield
+            return
         loader = asyncio.create_task(_load(app, settings), name="vocable:load-engines")
         try:
             yield
@@ -42,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.assistant = None
+    app.state.assistant = assistant
     app.state.load_error = None
     problems.install(app)
     app.include_router(health.router)
