@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -40,7 +40,9 @@ class BlockingWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), fn, *args)
 
-    async def stream(self, make: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+    async def stream(
+        self, make: Callable[[threading.Event], Iterator[T]]
+    ) -> AsyncGenerator[T, None]:
         """Iterate a blocking generator on the worker thread.
 
         ``make(stop)`` builds the generator; it should check ``stop.is_set()`` between items when

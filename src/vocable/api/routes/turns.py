@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ async def _audio_from_request(request: Request, limit: int) -> tuple[bytes, str]
     body = await _read_capped(request, limit)
     if content_type.startswith("multipart/form-data"):
 
-        async def once() -> AsyncIterator[bytes]:
+        async def once() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from vocable.engines.base import EngineInfo
@@ -15,7 +15,7 @@ class TextToSpeech(Protocol):
     info: EngineInfo
     sample_rate: int
 
-    def synthesize(self, text: str, voice: str | None = None) -> AsyncIterator[AudioChunk]:
+    def synthesize(self, text: str, voice: str | None = None) -> AsyncGenerator[AudioChunk, None]:
         """Yield audio chunks for `text`, the first as early as the engine allows.
 
         `voice` selects an engine-specific voice; None uses the configured default.
