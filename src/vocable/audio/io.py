@@ -81,7 +81,9 @@ def decode_audio(
         ValueError: `target_rate` or `max_seconds` is not positive.
     """
     if target_rate <= 0 or max_seconds <= 0:
-        raise ValueError(f"target_rate and max_seconds must be positive: {target_rate}, {max_seconds}")
+        raise ValueError(
+            f"target_rate and max_seconds must be positive: {target_rate}, {max_seconds}"
+        )
     name = filename or (data.name if isinstance(data, Path) else "the upload")
     if isinstance(data, Path):
         try:
@@ -213,8 +215,10 @@ def _read_mono(
         with sf.SoundFile(source) as f:
             rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
             fmt = str(f.format).lower()
-            if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE or channels < 1:
-                raise _not_audio(name, f"unsupported header ({rate} Hz, {channels} channels)")
+            if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+                raise _not_audio(name, f"unsupported sample rate {rate} Hz")
+            if channels < 1:
+                raise _not_audio(name, "the header names no channels")
             limit = math.floor(max_seconds * rate)
             if frames > limit:
                 raise _too_long(frames / rate, max_seconds)
@@ -223,7 +227,7 @@ def _read_mono(
         raise
     except Exception as err:  # noqa: BLE001 - any decoder failure means the input is broken
         raise _not_audio(name, _decoder_message(err)) from err
-    if len(data) > limit:
+    if len(data) > limit:  # pragma: no cover - soundfile stops at the header's frame count
         raise _too_long(len(data) / rate, max_seconds)
     if not np.isfinite(data).all():
         raise _not_audio(name, "it contains invalid (NaN or infinite) samples")
@@ -249,7 +253,7 @@ def _decoder_message(err: Exception) -> str:
 
 def _empty(name: str) -> AudioInputError:
     return AudioInputError(
-        f"{name} is empty: it holds no audio samples. Record or upload a file with speech.",
+        f"No audio in {name}: it is empty. Record or upload a file with speech in it.",
         code="audio.empty",
     )
 

@@ -1,0 +1,1 @@
+"""Benchmarks behind `vocable bench`, and the spoken corpora they generate."""

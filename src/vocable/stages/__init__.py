@@ -1,0 +1,1 @@
+"""Pipeline stages, in flow order: vad, turn, transcribe, respond, chunk_sentences, synthesize."""
