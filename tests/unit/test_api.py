@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
-from vocable.engines.loader import Engines
 
+from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.api.app import create_app
 from vocable.assistant import Assistant
 from vocable.audio.io import encode_wav
 from vocable.config import Settings
+from vocable.engines.loader import Engines
 
 RATE = 16000
 

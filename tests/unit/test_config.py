@@ -104,4 +104,6 @@ def test_every_setting_is_documented_and_the_docs_are_current() -> None:
     assert len(rows) > 30
     assert all(doc for _, _, doc in rows), [env for env, _, doc in rows if not doc]
     docs = Path(__file__).parents[2] / "docs" / "configuration.md"
-    assert docs.read_text() == settings_markdown(), "run: vocable config --reference > docs/configuration.md"
+    assert docs.read_text() == settings_markdown(), (
+        "run: vocable config --reference > docs/configuration.md"
+    )

@@ -3,8 +3,8 @@ import os
 import threading
 
 import pytest
-from tests.fakes import FakeLLM, FakeTTS
 
+from tests.fakes import FakeLLM, FakeTTS
 from vocable.errors import VocableError
 from vocable.frames import (
     AudioChunk,

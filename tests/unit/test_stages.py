@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 
+from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.audio.convert import float_to_pcm16
 from vocable.config import Settings
 from vocable.frames import (

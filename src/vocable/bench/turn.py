@@ -8,14 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vocable.assistant import Assistant
 from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import build_corpus
-from vocable.engines.loader import load_engines
-
-from vocable.assistant import Assistant
 from vocable.bench.machine import machine_info
 from vocable.bench.stats import distribution
 from vocable.config import Settings
+from vocable.engines.loader import load_engines
 from vocable.metrics.timings import TIMING_EVENTS
 
 
