@@ -12,7 +12,7 @@ from vocable.assistant import Assistant
 from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import build_corpus
 from vocable.bench.machine import machine_info
-from vocable.bench.stats import distribution
+from vocable.bench.stats import distribution, word_error_rate
 from vocable.config import Settings
 from vocable.engines.loader import load_engines
 from vocable.metrics.timings import TIMING_EVENTS
@@ -41,6 +41,7 @@ async def run_turn_bench(
         try:
             series: dict[str, list[float]] = {name: [] for name in TIMING_EVENTS}
             words: list[int] = []
+            errors: list[float] = []
             decoded = [
                 read_audio_file(
                     item.path,
@@ -51,8 +52,9 @@ async def run_turn_bench(
             ]
             progress("warm-up turn…")
             await assistant.run_turn(decoded[0])
-            for i, audio in enumerate(decoded, 1):
+            for i, (item, audio) in enumerate(zip(corpus, decoded, strict=True), 1):
                 result = await assistant.run_turn(audio)
+                errors.append(word_error_rate(item.text, result.transcript))
                 for name, value in result.timings.as_dict().items():
                     if value is not None:
                         series[name].append(value)
@@ -72,6 +74,7 @@ async def run_turn_bench(
     out["live_first_audio_p50_ms"] = (
         round(first_audio + settings.vad.min_silence_ms, 1) if first_audio is not None else None
     )
+    out["stt_wer_mean"] = round(sum(errors) / len(errors), 3) if errors else None
     out["reply_words_mean"] = round(sum(words) / len(words), 1) if words else 0
     out["load_s"] = {k: round(v, 3) for k, v in engines.load_s.items()}
     out["load_total_s"] = round(load_total_s, 3)
@@ -87,5 +90,6 @@ def summary_line(result: dict[str, Any]) -> str:
         f"first token p50 {result['llm_first_token_p50_ms']} ms, first sentence p50 "
         f"{result['first_sentence_p50_ms']} ms, total p50 {result['total_p50_ms']} ms | "
         f"live estimate (+{result['endpoint_silence_ms']} ms endpoint) "
-        f"{result['live_first_audio_p50_ms']} ms | models loaded in {result['load_total_s']} s"
+        f"{result['live_first_audio_p50_ms']} ms | STT WER {result['stt_wer_mean']} | "
+        f"models loaded in {result['load_total_s']} s"
     )
