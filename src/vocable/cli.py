@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from vocable.config import Settings, load_settings
-from vocable.errors import AudioInputError, ConfigError, VocableError
+from vocable.errors import AudioInputError, ConfigError, StorageInputError, VocableError
 
 T = TypeVar("T")
 
@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print figures (median, p95).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 InputWav = Annotated[Path, typer.Argument(help="Audio file: WAV, FLAC or OGG, any rate.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -42,7 +44,7 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(work(settings))
     except VocableError as err:
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        bad_input = isinstance(err, AudioInputError | ConfigError)
+        bad_input = isinstance(err, AudioInputError | ConfigError | StorageInputError)
         raise typer.Exit(2 if bad_input else 1) from err
 
 
@@ -187,6 +189,53 @@ def show_config(
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
         raise typer.Exit(2) from err
     sys.stdout.write(settings.model_dump_json(indent=2) + "\n")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (``vocable serve`` also does this at start)."""
+    from vocable.storage.migrate import head_revision, upgrade
+    from vocable.storage.settings import database_url
+
+    async def work(settings: Settings) -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await upgrade(database_url(settings.storage, settings.data_dir), settings=settings.storage)
+        progress(f"database at revision {head_revision()}")
+
+    _run(work)
+
+
+@bench_app.command("storage")
+def bench_storage(
+    n: Annotated[int, typer.Option("-n", min=1, help="Replies per database.")] = 20,
+    tokens: Annotated[int, typer.Option(min=1, help="Tokens per reply.")] = 200,
+    rate: Annotated[
+        float, typer.Option(min=0, help="Tokens/s from the model; 0 = flat out.")
+    ] = 0.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Persist streamed replies on SQLite, and on PostgreSQL when storage.url points there."""
+    import tempfile
+
+    from vocable.bench.storage import bench_urls, run_storage_bench, summary_line
+
+    async def work(settings: Settings) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="vocable-bench-") as tmp:
+            urls = bench_urls(settings.storage, settings.data_dir, Path(tmp))
+            return await run_storage_bench(
+                settings.storage,
+                database_urls=urls,
+                n=n,
+                tokens_per_turn=tokens,
+                arrival_rate=rate,
+                progress=progress,
+            )
+
+    result = _run(work)
+    if as_json:
+        _emit_json(result)
+    else:
+        typer.echo(summary_line(result))
 
 
 @bench_app.command("turn")

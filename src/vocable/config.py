@@ -151,6 +151,43 @@ class ServerSettings(Section):
     """Port ``vocable serve`` listens on."""
 
 
+class StorageSettings(Section):
+    """The database: SQLite by default, PostgreSQL when several workers share state."""
+
+    url: str | None = None
+    """Database URL (``sqlite:///…``, ``postgresql://…``); unset uses ``<data dir>/vocable.db``."""
+    pg_schema: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL schema for vocable's tables (created if missing); unset uses the default."""
+    pg_isolation: Literal["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"] = "READ COMMITTED"
+    """PostgreSQL transaction isolation level; serialization failures are retried."""
+    pool_size: int = Field(5, ge=1)
+    """PostgreSQL connections kept open per process."""
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+    """How long SQLite waits for a lock held by another connection before reporting it busy."""
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """SQLite ``synchronous`` pragma; NORMAL survives process crashes, FULL also power loss."""
+    max_message_chars: int = Field(32_000, ge=1)
+    """Longest message text (and heard text) accepted; longer input is ``storage.text_too_long``."""
+    retry_attempts: int = Field(5, ge=1)
+    """Attempts for a transaction that fails transiently (busy, deadlock, dropped connection)."""
+    retry_base_ms: float = Field(20.0, gt=0)
+    """First retry backoff; it doubles on each attempt, with jitter."""
+    retry_max_ms: float = Field(1000.0, gt=0)
+    """Longest backoff between two attempts."""
+    writer_queue_size: int = Field(256, ge=1)
+    """Token deltas queued for the background writer before new deltas are coalesced."""
+    writer_batch_ms: float = Field(250.0, gt=0)
+    """The writer commits queued deltas at least this often while a reply streams."""
+    writer_batch_tokens: int = Field(64, ge=1)
+    """The writer commits as soon as this many deltas are queued."""
+    recover_after_s: float = Field(0.0, ge=0)
+    """At start-up, ``streaming`` messages untouched this long become ``interrupted``.
+
+    0 recovers them all (one process owns the database); raise it when several workers share
+    PostgreSQL, above the longest pause within one reply.
+    """
+
+
 class Settings(BaseSettings):
     """All vocable settings. Every field has a working default."""
 
@@ -181,6 +218,8 @@ class Settings(BaseSettings):
     """The streaming runtime."""
     server: ServerSettings = Field(default_factory=ServerSettings)
     """HTTP server."""
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    """Database: SQLite by default, PostgreSQL when several workers share state."""
 
     @classmethod
     def settings_customise_sources(

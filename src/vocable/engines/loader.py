@@ -1,0 +1,329 @@
+"""Load the engines a command needs (concurrently), report their health, close them.
+
+`load_engines` loads every kind for a voice session; `load_vad`, `load_stt`, `load_llm` and
+`load_tts` load one kind, for commands that need only that (``vocable transcribe``, ``say``).
+Each engine module is imported only when its kind is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import numpy as np
+import numpy.typing as npt
+
+from vocable.config import Settings
+from vocable.engines.base import Engine, EngineInfo
+from vocable.engines.chain import SwitchCallback, TTSChain, describe_error
+from vocable.engines.llm.base import ChatMessage, LanguageModel
+from vocable.engines.stt.base import SpeechToText
+from vocable.engines.tts.base import TextToSpeech
+from vocable.engines.vad.base import VoiceActivityDetector
+from vocable.errors import ConfigError, EngineUnavailableError
+from vocable.frames import Transcript
+
+log = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("vad", "stt", "llm", "tts")
+TTS_FIRST_AUDIO_TIMEOUT_S = 5.0
+"""A TTS engine that has not produced audio after this long is skipped for the next one."""
+FALLBACK_COOLDOWN_S = 30.0
+"""How long the TTS chain stays on a fallback before trying the primary again."""
+
+
+async def load_vad(settings: Settings) -> VoiceActivityDetector:
+    """The voice activity detector (Silero)."""
+    from vocable.engines.vad.silero import SileroVAD
+
+    return await SileroVAD.load(settings)
+
+
+async def load_stt(settings: Settings) -> SpeechToText:
+    """The speech recogniser (faster-whisper)."""
+    from vocable.engines.stt.faster_whisper import FasterWhisperSTT
+
+    return await FasterWhisperSTT.load(settings)
+
+
+async def load_llm(settings: Settings) -> LanguageModel:
+    """The language model (llama.cpp)."""
+    from vocable.engines.llm.llama_cpp import LlamaCppLLM
+
+    return await LlamaCppLLM.load(settings)
+
+
+async def _load_piper(settings: Settings) -> TextToSpeech:
+    from vocable.engines.tts.piper import PiperTTS
+
+    return await PiperTTS.load(settings)
+
+
+async def _load_pyttsx3(settings: Settings) -> TextToSpeech:
+    from vocable.engines.tts.pyttsx3 import Pyttsx3TTS
+
+    return await Pyttsx3TTS.load(settings)
+
+
+TTS_LOADERS: dict[str, Callable[[Settings], Awaitable[TextToSpeech]]] = {
+    "piper": _load_piper,
+    "pyttsx3": _load_pyttsx3,
+}
+
+
+async def load_tts(settings: Settings, *, on_switch: SwitchCallback | None = None) -> TTSChain:
+    """The TTS fallback chain, in ``tts.engines`` order, without the engines that cannot load.
+
+    Raises:
+        EngineUnavailableError: no engine in ``tts.engines`` could be loaded.
+    """
+    names = list(dict.fromkeys(settings.tts.engines))
+    loaded, failed, seconds = await _load_concurrently(
+        {name: _bind(TTS_LOADERS[name], settings) for name in names}
+    )
+    skipped = {name: describe_error(err) for name, err in failed.items()}
+    for name, reason in skipped.items():
+        log.warning("tts engine %s is unavailable: %s", name, reason)
+    engines = [loaded[name] for name in names if name in loaded]
+    if not engines:
+        reasons = "; ".join(f"{n}: {r}" for n, r in skipped.items()) or "tts.engines is empty"
+        raise EngineUnavailableError(
+            f"no text-to-speech engine could be loaded ({reasons}). Install one: "
+            "pip install 'vocable[piper]' for Piper, or pyttsx3 with the espeak-ng system "
+            "package; and list it in tts.engines",
+        ) from next(iter(failed.values()), None)
+    return TTSChain(
+        engines,
+        first_item_timeout_s=TTS_FIRST_AUDIO_TIMEOUT_S,
+        cooldown_s=FALLBACK_COOLDOWN_S,
+        on_switch=on_switch,
+        skipped=skipped,
+        load_s=seconds,
+    )
+
+
+class Unloaded:
+    """Stands in for a kind that `load_engines` was not asked to load; using it raises."""
+
+    sample_rate = 16000
+    frame_samples = 512
+
+    def __init__(self, kind: str) -> None:
+        self.info = EngineInfo(kind=kind, name="not-loaded", model="")
+
+    def _fail(self) -> NoReturn:
+        raise EngineUnavailableError(
+            f"the {self.info.kind} engine was not loaded; pass {self.info.kind!r} in kinds"
+        )
+
+    def speech_probability(self, frame: npt.NDArray[np.float32]) -> float:
+        """Raises EngineUnavailableError."""
+        self._fail()
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+    async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
+        """Raises EngineUnavailableError."""
+        self._fail()
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Any:
+        """Raises EngineUnavailableError."""
+        self._fail()
+
+    def synthesize(self, text: str, voice: str | None = None) -> Any:
+        """Raises EngineUnavailableError."""
+        self._fail()
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class Engines:
+    """One loaded engine of each kind; the TTS engines form a fallback chain.
+
+    Attributes:
+        vad: Voice activity detector.
+        stt: Speech recogniser.
+        llm: Language model.
+        tts: Speech synthesiser chain.
+        load_s: Seconds each kind took to load (``tts.<name>`` for each TTS engine).
+    """
+
+    vad: VoiceActivityDetector
+    stt: SpeechToText
+    llm: LanguageModel
+    tts: TTSChain
+    load_s: dict[str, float] = field(default_factory=dict)
+    _closed: bool = field(default=False, init=False, repr=False)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Readiness and identity of each kind, for ``/health``.
+
+        Each entry has ``ready``, ``name``, ``model``, ``model_path``, ``device`` and ``version``,
+        and ``error`` when not ready. The TTS entry also lists the chain, its active engine and
+        the engines skipped at load with the reason.
+        """
+        report: dict[str, dict[str, Any]] = {}
+        for kind in KINDS:
+            engine = getattr(self, kind)
+            info: EngineInfo = engine.info
+            unloaded = _is_unloaded(engine)
+            entry: dict[str, Any] = {
+                "ready": not self._closed and not unloaded,
+                "name": info.name,
+                "model": info.model,
+                "model_path": info.model_path,
+                "device": info.device,
+                "version": info.version,
+            }
+            if kind in self.load_s:
+                entry["load_s"] = round(self.load_s[kind], 3)
+            if unloaded:
+                entry["error"] = "not loaded: this command did not ask for it"
+            elif self._closed:
+                entry["error"] = "closed"
+            note = getattr(engine, "fallback_reason", None)
+            if note:
+                entry["note"] = note
+            if isinstance(engine, TTSChain):
+                entry["chain"] = [e.info.name for e in engine.engines]
+                entry["active"] = engine.active.info.name
+                entry["skipped"] = dict(engine.skipped)
+            report[kind] = entry
+        return report
+
+    async def close(self) -> None:
+        """Close every engine and join their threads. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await _close_all([getattr(self, kind) for kind in KINDS])
+
+
+async def load_engines(
+    settings: Settings,
+    *,
+    on_switch: SwitchCallback | None = None,
+    kinds: Collection[str] = KINDS,
+) -> Engines:
+    """Load the engines of `kinds`; the others are `Unloaded` placeholders.
+
+    VAD, STT and TTS load concurrently, then the LLM alone (see the comment in the code).
+
+    Args:
+        settings: Where models, devices and threads come from.
+        on_switch: Called as ``(from_name, to_name, reason)`` when the TTS chain falls back.
+        kinds: Which of ``vad``, ``stt``, ``llm``, ``tts`` to load.
+
+    Raises:
+        ConfigError: an unknown kind, or settings that point at missing models.
+        EngineUnavailableError: a package or model is missing; the message says what to install.
+    """
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ConfigError(f"unknown engine kinds {unknown}; choose from {list(KINDS)}")
+    loaders: dict[str, Callable[[], Awaitable[Any]]] = {
+        "vad": _bind(load_vad, settings),
+        "stt": _bind(load_stt, settings),
+        "llm": _bind(load_llm, settings),
+        "tts": lambda: load_tts(settings, on_switch=on_switch),
+    }
+    loaded, failed, seconds = await _load_concurrently(
+        {kind: loaders[kind] for kind in KINDS if kind in kinds and kind != "llm"}
+    )
+    if not failed and "llm" in kinds:
+        # While llama-cpp-python loads a model (verbose=False) it points the whole process's
+        # stdout and stderr at /dev/null: load it alone, so no other loader's log is lost.
+        try:
+            llm_loaded, failed, llm_seconds = await _load_concurrently({"llm": loaders["llm"]})
+        except BaseException:
+            await _close_all(list(loaded.values()))
+            raise
+        loaded.update(llm_loaded)
+        seconds.update(llm_seconds)
+    if failed:
+        await _close_all(list(loaded.values()))
+        for kind, err in failed.items():
+            log.error("loading the %s engine failed: %s", kind, describe_error(err))
+        raise next(iter(failed.values()))
+    tts = loaded.get("tts") or TTSChain([Unloaded("tts")])
+    for name, secs in tts.load_s.items():
+        seconds[f"tts.{name}"] = secs
+    return Engines(
+        vad=loaded.get("vad") or Unloaded("vad"),
+        stt=loaded.get("stt") or Unloaded("stt"),
+        llm=loaded.get("llm") or Unloaded("llm"),
+        tts=tts,
+        load_s=seconds,
+    )
+
+
+def _is_unloaded(engine: object) -> bool:
+    if isinstance(engine, TTSChain):
+        return all(isinstance(e, Unloaded) for e in engine.engines)
+    return isinstance(engine, Unloaded)
+
+
+def _bind(
+    load: Callable[[Settings], Awaitable[Any]], settings: Settings
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: load(settings)
+
+
+async def _load_concurrently(
+    loaders: Mapping[str, Callable[[], Awaitable[Any]]],
+) -> tuple[dict[str, Any], dict[str, BaseException], dict[str, float]]:
+    """Run every loader at once. Returns (loaded, failed, seconds) by name, in loader order.
+
+    If the caller is cancelled, the loads are cancelled too and whatever loaded is closed.
+    """
+
+    async def timed(load: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+        start = time.perf_counter()
+        engine = await load()
+        return engine, time.perf_counter() - start
+
+    tasks = {
+        name: asyncio.create_task(timed(load), name=f"vocable:load-{name}")
+        for name, load in loaders.items()
+    }
+    if not tasks:
+        return {}, {}, {}
+    try:
+        await asyncio.wait(tasks.values())
+    except asyncio.CancelledError:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.wait(tasks.values())
+        await _close_all([t.result()[0] for t in tasks.values() if _succeeded(t)])
+        raise
+    loaded: dict[str, Any] = {}
+    failed: dict[str, BaseException] = {}
+    seconds: dict[str, float] = {}
+    for name, task in tasks.items():
+        if _succeeded(task):
+            loaded[name], seconds[name] = task.result()
+        else:
+            failed[name] = (
+                asyncio.CancelledError() if task.cancelled() else task.exception()
+            ) or RuntimeError("the load task ended without a result")
+    return loaded, failed, seconds
+
+
+def _succeeded(task: asyncio.Task[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+async def _close_all(engines: Sequence[Engine]) -> None:
+    """Close each engine; a failure is logged and does not stop the others."""
+    for engine in engines:
+        try:
+            await engine.close()
+        except Exception:  # noqa: BLE001 - closing the rest matters more
+            log.exception("closing the %s engine failed", engine.info.kind)

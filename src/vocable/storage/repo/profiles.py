@@ -1,0 +1,86 @@
+"""Voice profiles and memories (later issues fill these in)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vocable.storage.models import NAME_MAX, Memory, VoiceProfile
+from vocable.storage.repo._common import checked, insert, owned, referenced_conversation
+from vocable.storage.validate import clean_text
+
+
+async def create_voice_profile(
+    tx: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    engine: str,
+    sample_path: str | None = None,
+    embedding: bytes | None = None,
+) -> VoiceProfile:
+    """Create a named voice for `user_id`; names are unique per user."""
+    profile = VoiceProfile(
+        user_id=user_id,
+        name=clean_text(name, field="name", max_chars=NAME_MAX),
+        engine=clean_text(engine, field="engine", max_chars=64),
+        sample_path=sample_path,
+        embedding=embedding,
+    )
+    return await insert(tx, profile)
+
+
+async def list_voice_profiles(tx: AsyncSession, *, user_id: int) -> list[VoiceProfile]:
+    """Voice profiles of `user_id`, by name."""
+    rows = await tx.scalars(
+        select(VoiceProfile).where(VoiceProfile.user_id == user_id).order_by(VoiceProfile.name)
+    )
+    return list(rows)
+
+
+async def delete_voice_profile(tx: AsyncSession, *, user_id: int, profile_id: int) -> None:
+    """Delete a voice profile of `user_id` (``storage.not_found`` for anyone else's)."""
+    await owned(tx, VoiceProfile, user_id=user_id, row_id=profile_id)
+    await tx.execute(
+        delete(VoiceProfile).where(VoiceProfile.id == profile_id, VoiceProfile.user_id == user_id)
+    )
+
+
+async def add_memory(
+    tx: AsyncSession,
+    *,
+    user_id: int,
+    text: str | bytes,
+    kind: str = "fact",
+    conversation_id: int | None = None,
+    embedding: bytes | None = None,
+) -> Memory:
+    """Remember `text` for `user_id`, optionally tied to one of their conversations."""
+    clean = checked(tx, text, "text")
+    if conversation_id is not None:
+        await referenced_conversation(tx, user_id=user_id, conversation_id=conversation_id)
+    memory = Memory(
+        user_id=user_id,
+        text=clean,
+        kind=clean_text(kind, field="kind", max_chars=32),
+        conversation_id=conversation_id,
+        embedding=embedding,
+    )
+    return await insert(tx, memory)
+
+
+async def list_memories(
+    tx: AsyncSession, *, user_id: int, conversation_id: int | None = None, limit: int = 100
+) -> list[Memory]:
+    """Memories of `user_id` (of one conversation when given), newest first."""
+    stmt = select(Memory).where(Memory.user_id == user_id)
+    if conversation_id is not None:
+        stmt = stmt.where(Memory.conversation_id == conversation_id)
+    rows = await tx.scalars(stmt.order_by(Memory.id.desc()).limit(limit))
+    return list(rows)
+
+
+async def delete_memory(tx: AsyncSession, *, user_id: int, memory_id: int) -> None:
+    """Forget one memory of `user_id` (``storage.not_found`` for anyone else's)."""
+    await owned(tx, Memory, user_id=user_id, row_id=memory_id)
+    await tx.execute(delete(Memory).where(Memory.id == memory_id, Memory.user_id == user_id))
