@@ -17,6 +17,7 @@ from vocable.frames import (
     Frame,
     LLMDone,
     PipelineEvent,
+    PipelineEventType,
     Transcript,
 )
 from vocable.metrics.timings import TurnTimings, turn_timings
@@ -103,6 +104,14 @@ class Assistant:
         """
         async with self._lock:
             ctx = StageContext.for_settings(self.settings)
+            self.engines.tts.on_switch = lambda old, new, reason: ctx.bus.emit(
+                Synthesize.name,
+                PipelineEventType.FALLBACK_SWITCHED,
+                0,
+                from_engine=old,
+                to_engine=new,
+                reason=reason,
+            )
             frame_samples = self.engines.vad.frame_samples
             frames = frames_from_samples(audio.samples, audio.sample_rate, frame_samples)
             out = await run_pipeline(

@@ -191,3 +191,30 @@ def test_failed_engine_load_is_reported_on_health(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert body["status"] == "failed"
         assert "no-such-model" in body["error"]
+
+
+class BrokenTTS(FakeTTS):
+    """A primary TTS that fails before producing audio."""
+
+    info = FakeTTS.info.__class__(kind="tts", name="broken-tts", model="none")
+
+    async def synthesize(self, text: str, voice: str | None = None):  # type: ignore[no-untyped-def,override]
+        raise RuntimeError("voice model crashed")
+        yield  # pragma: no cover - makes this an async generator
+
+
+async def test_a_tts_fallback_switch_is_an_event_of_the_turn(settings: Settings) -> None:
+    from vocable.audio.io import decode_audio
+    from vocable.engines.chain import TTSChain
+    from vocable.frames import PipelineEventType
+
+    chain = TTSChain([BrokenTTS(), FakeTTS()])  # type: ignore[list-item]
+    engines = Engines(
+        vad=ThresholdVAD(), stt=FakeSTT(), llm=FakeLLM(["Fine. ", "Thanks."]), tts=chain
+    )
+    result = await Assistant(settings, engines).run_turn(decode_audio(question_wav()))
+    assert result.pcm  # the fallback spoke
+    (switch,) = [e for e in result.events if e.kind is PipelineEventType.FALLBACK_SWITCHED]
+    assert switch.payload["from_engine"] == "broken-tts"
+    assert switch.payload["to_engine"] == "fake-tts"
+    assert "crashed" in switch.payload["reason"]

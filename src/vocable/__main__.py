@@ -1,0 +1,5 @@
+"""``python -m vocable`` runs the CLI."""
+
+from vocable.cli import main
+
+main()
