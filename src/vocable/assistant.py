@@ -104,14 +104,18 @@ class Assistant:
         """
         async with self._lock:
             ctx = StageContext.for_settings(self.settings)
-            self.engines.tts.on_switch = lambda old, new, reason: ctx.bus.emit(
-                Synthesize.name,
-                PipelineEventType.FALLBACK_SWITCHED,
-                0,
-                from_engine=old,
-                to_engine=new,
-                reason=reason,
-            )
+
+            def on_switch(old: str, new: str, reason: str) -> None:
+                ctx.bus.emit(
+                    Synthesize.name,
+                    PipelineEventType.FALLBACK_SWITCHED,
+                    0,
+                    from_engine=old,
+                    to_engine=new,
+                    reason=reason,
+                )
+
+            self.engines.tts.on_switch = on_switch
             frame_samples = self.engines.vad.frame_samples
             frames = frames_from_samples(audio.samples, audio.sample_rate, frame_samples)
             out = await run_pipeline(
