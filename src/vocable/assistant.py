@@ -20,6 +20,7 @@ from vocable.frames import (
     PipelineEventType,
     Transcript,
 )
+from vocable.memory.recorder import ConversationRecorder
 from vocable.metrics.timings import TurnTimings, turn_timings
 from vocable.pipeline.runner import run_pipeline
 from vocable.pipeline.stage import Stage, StageContext
@@ -94,9 +95,15 @@ class Assistant:
         ]
 
     async def run_turn(
-        self, audio: DecodedAudio, conversation: Conversation | None = None
+        self,
+        audio: DecodedAudio,
+        conversation: Conversation | None = None,
+        recorder: ConversationRecorder | None = None,
     ) -> TurnResult:
         """Answer one spoken turn given as decoded 16 kHz audio.
+
+        `conversation` is the prompt history (a fresh one when None); `recorder` persists the
+        turn from its events and has written it all when this returns.
 
         Raises:
             AudioInputError: no speech was found (``audio.no_speech``).
@@ -116,14 +123,20 @@ class Assistant:
                 )
 
             self.engines.tts.on_switch = on_switch
+            detach = recorder.attach(ctx.bus) if recorder is not None else None
             frame_samples = self.engines.vad.frame_samples
             frames = frames_from_samples(audio.samples, audio.sample_rate, frame_samples)
-            out = await run_pipeline(
-                self.stages(ctx, whole_input=True, conversation=conversation),
-                frames,
-                channel_size=self.settings.pipeline.channel_size,
-                bus=ctx.bus,
-            )
+            try:
+                out = await run_pipeline(
+                    self.stages(ctx, whole_input=True, conversation=conversation),
+                    frames,
+                    channel_size=self.settings.pipeline.channel_size,
+                    bus=ctx.bus,
+                )
+            finally:
+                if detach is not None and recorder is not None:
+                    detach()
+                    await recorder.drain()
         return self._result(out, ctx.bus.log)
 
     def _result(self, out: Sequence[Frame], events: list[PipelineEvent]) -> TurnResult:

@@ -173,6 +173,8 @@ class PipelineEventType(StrEnum):
     SPEECH_STOPPED = "speech_stopped"
     TRANSCRIPT = "transcript"
     LLM_REQUEST = "llm_request"
+    LLM_TOKEN = "llm_token"  # noqa: S105 - an event name, not a secret
+    """One piece of reply text (payload ``text``); the conversation log persists these."""
     LLM_FIRST_TOKEN = "llm_first_token"  # noqa: S105 - an event name, not a secret
     LLM_DONE = "llm_done"
     SENTENCE = "sentence"

@@ -43,7 +43,10 @@ def fake_assistant(settings: Settings) -> Assistant:
 async def client(settings: Settings, fake_assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, assistant=fake_assistant)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as c,
+    ):
         yield c
 
 
@@ -138,7 +141,11 @@ async def test_upload_and_duration_limits(settings: Settings, fake_assistant: As
         }
     )
     app = create_app(small, assistant=fake_assistant)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+    ):
         big = await c.post(
             "/v1/turns", content=b"\0" * 300_000, headers={"content-type": "audio/wav"}
         )
@@ -164,13 +171,17 @@ async def test_unknown_turn_audio_is_404(client: httpx.AsyncClient, turn_id: str
     assert r.status_code == 404
 
 
-async def test_not_ready_yet_is_503(settings: Settings) -> None:
+async def test_not_ready_yet_is_503(settings: Settings, fake_assistant: Assistant) -> None:
     app = create_app(settings)  # no lifespan run: the engines never load
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         health = await c.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "loading"
         r = await c.post("/v1/turns", content=question_wav(), headers={"content-type": "audio/wav"})
         assert r.status_code == 503 and r.json()["transient"] is True
+    app = create_app(settings, assistant=fake_assistant)  # engines, but no database yet
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post("/v1/turns", content=question_wav(), headers={"content-type": "audio/wav"})
+        assert r.status_code == 503 and r.json()["title"] == "storage.unavailable"
 
 
 def test_failed_engine_load_is_reported_on_health(tmp_path: Path) -> None:
@@ -218,3 +229,61 @@ async def test_a_tts_fallback_switch_is_an_event_of_the_turn(settings: Settings)
     assert switch.payload["from_engine"] == "broken-tts"
     assert switch.payload["to_engine"] == "fake-tts"
     assert "crashed" in switch.payload["reason"]
+
+
+async def test_turns_are_stored_and_continue_a_conversation(
+    client: httpx.AsyncClient, fake_assistant: Assistant, settings: Settings
+) -> None:
+    first = await client.post("/v1/turns", files={"file": ("q.wav", question_wav(), "audio/wav")})
+    conversation_id = first.json()["conversation_id"]
+    second = await client.post(
+        f"/v1/turns?conversation_id={conversation_id}",
+        files={"file": ("q.wav", question_wav(), "audio/wav")},
+    )
+    assert second.status_code == 200, second.text
+    llm = fake_assistant.engines.llm
+    assert [m.role for m in llm.prompts[1]] == ["system", "user", "assistant", "user"]  # type: ignore[attr-defined]
+    stored = (await client.get(f"/v1/conversations/{conversation_id}")).json()
+    assert stored["turn_count"] == 2
+    roles = [(m["role"], m["status"]) for m in stored["messages"]]
+    assert roles == [("user", "complete"), ("assistant", "complete")] * 2
+    reply = stored["messages"][1]
+    assert reply["text"] == "It is noon. Have a nice day."
+    assert reply["heard_text"] == reply["text"]  # every sentence was spoken
+    turn = stored["turns"][0]
+    assert turn["number"] == 1 and not turn["interrupted"]
+    assert turn["timings_ms"]["tts_first_audio"] == first.json()["timings_ms"]["tts_first_audio"]
+
+
+async def test_history_survives_a_restart(settings: Settings, fake_assistant: Assistant) -> None:
+    async def turn(conversation_id: int | None) -> dict[str, object]:
+        app = create_app(settings, assistant=fake_assistant)
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as c,
+        ):
+            query = "" if conversation_id is None else f"?conversation_id={conversation_id}"
+            r = await c.post(
+                f"/v1/turns{query}", content=question_wav(), headers={"content-type": "audio/wav"}
+            )
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+    first = await turn(None)
+    await turn(int(first["conversation_id"]))  # a new app: the history comes from the database
+    prompt = fake_assistant.engines.llm.prompts[1]  # type: ignore[attr-defined]
+    assert [(m.role, m.content) for m in prompt[1:3]] == [
+        ("user", "what time is it"),
+        ("assistant", "It is noon. Have a nice day."),
+    ]
+
+
+async def test_unknown_conversation_is_404(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/v1/turns?conversation_id=999",
+        content=question_wav(),
+        headers={"content-type": "audio/wav"},
+    )
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/v1/conversations/999")).status_code == 404

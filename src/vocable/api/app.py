@@ -11,10 +11,12 @@ from fastapi import FastAPI
 
 from vocable import __version__
 from vocable.api import problems
-from vocable.api.routes import health, turns
+from vocable.api.routes import conversations, health, turns
 from vocable.assistant import Assistant
 from vocable.config import Settings, get_settings
+from vocable.memory.history import local_user_id
 from vocable.storage.db import Database
+from vocable.storage.writer import MessageWriter
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with await Database.open(settings.storage, data_dir=settings.data_dir) as db:
-            app.state.db = db
+        db = await Database.open(settings.storage, data_dir=settings.data_dir)
+        async with db, MessageWriter(db) as writer:
+            app.state.db, app.state.writer = db, writer
+            app.state.user_id = await local_user_id(db)
             if assistant is not None:
                 yield
                 return
@@ -55,10 +59,13 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.state.settings = settings
     app.state.assistant = assistant
     app.state.db = None
+    app.state.writer = None
+    app.state.user_id = None
     app.state.load_error = None
     problems.install(app)
     app.include_router(health.router)
     app.include_router(turns.router)
+    app.include_router(conversations.router)
     return app
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from vocable.assistant import Assistant
 from vocable.config import Settings
-from vocable.errors import EngineUnavailableError
+from vocable.errors import EngineUnavailableError, TransientStorageError
+from vocable.storage.db import Database
+from vocable.storage.writer import MessageWriter
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -27,5 +30,23 @@ def get_assistant(request: Request) -> Assistant:
     return assistant
 
 
+@dataclass(frozen=True)
+class Store:
+    """The database, its streaming writer, and the user requests act for."""
+
+    db: Database
+    writer: MessageWriter
+    user_id: int
+
+
+def get_store(request: Request) -> Store:
+    """The open database (503 until startup has opened it)."""
+    state = request.app.state
+    if state.db is None:
+        raise TransientStorageError("the database is not open yet; see GET /health")
+    return Store(state.db, state.writer, state.user_id)
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]

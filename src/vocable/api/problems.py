@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from vocable.errors import AudioInputError, ConfigError, NotFoundError, VocableError
+from vocable.errors import (
+    AudioInputError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StorageInputError,
+    VocableError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -25,7 +32,9 @@ def status_for(err: VocableError) -> int:
         return _STATUS_BY_CODE[err.code]
     if isinstance(err, NotFoundError):
         return 404
-    if isinstance(err, AudioInputError):
+    if isinstance(err, ConflictError):
+        return 409
+    if isinstance(err, AudioInputError | StorageInputError):
         return 422
     if isinstance(err, ConfigError):
         return 500

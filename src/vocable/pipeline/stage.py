@@ -109,6 +109,11 @@ class FrameProcessor:
             await outbox.send(frame)
             return True
         if isinstance(frame, Interrupt | Cancel):
+            self.emit(
+                PipelineEventType.INTERRUPTED,
+                turn_id=frame.turn_id or self.turn_id,
+                reason=type(frame).__name__,
+            )
             await self.on_interrupt(frame)
         await outbox.send(frame)
         return False
@@ -129,7 +134,6 @@ class FrameProcessor:
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
-            self.emit(PipelineEventType.INTERRUPTED, reason=type(pending).__name__)
             return pending
         finally:
             for task in (work, watch):

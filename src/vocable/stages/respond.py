@@ -64,6 +64,7 @@ class Respond(FrameProcessor):
                     first = clock.monotonic()
                     self.emit(PipelineEventType.LLM_FIRST_TOKEN, turn_id=turn)
                 pieces.append(piece)
+                self.emit(PipelineEventType.LLM_TOKEN, turn_id=turn, text=piece)
                 await outbox.send(LLMToken(piece, turn_id=turn))
         reply = "".join(pieces).strip()
         gen_s = clock.monotonic() - (first if first is not None else start)

@@ -7,16 +7,18 @@ import re
 import uuid
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from vocable.api.deps import AssistantDep, SettingsDep
+from vocable.api.deps import AssistantDep, SettingsDep, StoreDep
 from vocable.audio.io import decode_audio, write_wav
 from vocable.errors import AudioInputError, NotFoundError
+from vocable.memory.history import load_history, start_conversation
+from vocable.memory.recorder import ConversationRecorder
 from vocable.metrics.timings import TIMING_EVENTS
 
 router = APIRouter(prefix="/v1/turns", tags=["turns"])
@@ -87,16 +89,23 @@ async def _audio_from_request(request: Request, limit: int) -> tuple[bytes, str]
     responses={
         413: {"description": "Audio too long or upload too large."},
         415: {"description": "Not audio."},
+        404: {"description": "No such conversation."},
         422: {"description": "Empty, silent, or no speech found."},
     },
 )
 async def create_turn(
-    request: Request, settings: SettingsDep, assistant: AssistantDep
+    request: Request,
+    settings: SettingsDep,
+    assistant: AssistantDep,
+    store: StoreDep,
+    conversation_id: Annotated[
+        int | None, Query(description="Continue this conversation; omit to start a new one.")
+    ] = None,
 ) -> dict[str, Any]:
     """Send audio (multipart field ``file`` or a raw ``audio/*`` body); get the reply.
 
     The reply audio is a WAV at ``audio_url``. ``timings_ms`` are measured from the end of the
-    user's turn.
+    user's turn. The turn is stored in the conversation ``conversation_id``.
     """
     data, name = await _audio_from_request(request, settings.audio.max_upload_bytes)
     decoded = await asyncio.to_thread(
@@ -106,12 +115,25 @@ async def create_turn(
         max_seconds=settings.audio.max_input_seconds,
         filename=name,
     )
-    result = await assistant.run_turn(decoded)
+    if conversation_id is None:
+        conversation_id = await start_conversation(store.db, user_id=store.user_id)
+    history = await load_history(
+        store.db,
+        user_id=store.user_id,
+        conversation_id=conversation_id,
+        system_prompt=settings.llm.system_prompt,
+    )
+    recorder = ConversationRecorder(
+        store.db, store.writer, user_id=store.user_id, conversation_id=conversation_id
+    )
+    async with recorder:
+        result = await assistant.run_turn(decoded, history, recorder)
     turn_id = uuid.uuid4().hex
     path = turns_dir(settings.data_dir) / f"{turn_id}.wav"
     await asyncio.to_thread(write_wav, path, result.pcm, result.sample_rate)
     return {
         "id": turn_id,
+        "conversation_id": conversation_id,
         "transcript": result.transcript,
         "reply": result.reply,
         "audio_url": str(request.url_for("get_turn_audio", turn_id=turn_id).path),

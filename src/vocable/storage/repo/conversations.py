@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vocable.errors import StorageInputError
+from vocable.metrics.timings import TIMING_EVENTS
 from vocable.storage.models import NAME_MAX, Conversation, Message, Turn, utcnow
 from vocable.storage.repo._common import (
     checked,
@@ -18,7 +19,7 @@ from vocable.storage.repo._common import (
 )
 from vocable.storage.validate import clean_text
 
-TIMING_COLUMNS = ("stt", "llm_first_token", "first_sentence", "tts_first_audio", "total")
+TIMING_COLUMNS = tuple(TIMING_EVENTS)
 """Per-stage timings a turn stores, named as in `vocable.metrics.timings.TurnTimings`."""
 
 

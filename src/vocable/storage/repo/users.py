@@ -26,6 +26,13 @@ async def create_user(tx: AsyncSession, *, name: str | bytes) -> User:
     return await insert(tx, User(name=clean_text(name, field="name", max_chars=NAME_MAX)))
 
 
+async def get_or_create_user(tx: AsyncSession, *, name: str) -> User:
+    """The user called `name`, created if missing (the single local user before sign-in)."""
+    name = clean_text(name, field="name", max_chars=NAME_MAX)
+    row = await tx.scalar(select(User).where(User.name == name))
+    return row if row is not None else await create_user(tx, name=name)
+
+
 async def get_user(tx: AsyncSession, *, user_id: int) -> User:
     """The user `user_id` (``storage.not_found`` otherwise)."""
     row = await tx.get(User, user_id)

@@ -1,0 +1,1 @@
+"""Conversation memory: what was said and heard, persisted and reloaded."""
