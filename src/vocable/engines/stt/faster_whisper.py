@@ -13,6 +13,7 @@ import numpy.typing as npt
 from vocable import hardware
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
+from vocable.engines.stt.fitted_window import MAX_FIT_S, SAMPLE_RATE, transcribe_fitted
 from vocable.engines.worker import BlockingWorker
 from vocable.errors import AudioInputError, ConfigError, EngineError, EngineUnavailableError
 from vocable.frames import Transcript
@@ -84,6 +85,7 @@ class FasterWhisperSTT:
         beam_size: int = 1,
         language: str | None = "en",
         fallback_reason: str | None = None,
+        window: str = "fit",
     ) -> None:
         self._model = model
         self._worker = worker
@@ -91,6 +93,7 @@ class FasterWhisperSTT:
         self.beam_size = beam_size
         self.language = language
         self.fallback_reason = fallback_reason
+        self.window = window
         """Why the model runs on another device than requested (a failed CUDA load), if it does."""
 
     @classmethod
@@ -128,6 +131,7 @@ class FasterWhisperSTT:
             beam_size=cfg.beam_size,
             language=cfg.language,
             fallback_reason=loaded.fallback_reason,
+            window=cfg.window,
         )
 
     async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
@@ -148,6 +152,13 @@ class FasterWhisperSTT:
         return await self._worker.run(self._transcribe, samples)
 
     def _transcribe(self, samples: npt.NDArray[np.float32]) -> Transcript:
+        if self.window == "fit" and len(samples) <= MAX_FIT_S * SAMPLE_RATE:
+            try:
+                text = transcribe_fitted(self._model, samples, self.language)
+            except Exception as err:
+                raise EngineError(f"faster-whisper failed: {err}", code="stt.failed") from err
+            if text:
+                return Transcript(text, language=self.language or "en")
         try:
             segments, info = self._model.transcribe(
                 samples,

@@ -1,0 +1,23 @@
+import pytest
+
+from vocable.engines.stt.fitted_window import cut_repetition
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is the capital of France?", "What is the capital of France?"),
+        ("What is it? What is it? What is", "What is it?"),
+        ("How many days are there? How many", "How many days are there?"),
+        (
+            "which animal is known as the king, which animal is known",
+            "which animal is known as the king,",
+        ),
+        ("Yes. Yes.", "Yes."),
+        ("I think I can do it", "I think I can do it"),  # "I" recurs, but not after a sentence end
+        ("no no no no", "no"),  # a spoken run of one word cannot be told from a repeat
+        ("", ""),
+    ],
+)
+def test_cut_repetition(text: str, expected: str) -> None:
+    assert cut_repetition(text) == expected
