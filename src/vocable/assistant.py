@@ -9,6 +9,7 @@ from typing import Any
 
 from vocable.audio.io import DecodedAudio, frames_from_samples
 from vocable.config import Settings
+from vocable.engines.llm.chain import LLMChain
 from vocable.engines.loader import Engines, load_engines
 from vocable.errors import VocableError
 from vocable.frames import (
@@ -114,7 +115,7 @@ class Assistant:
 
             def on_switch(old: str, new: str, reason: str) -> None:
                 ctx.bus.emit(
-                    Synthesize.name,
+                    "engines",
                     PipelineEventType.FALLBACK_SWITCHED,
                     0,
                     from_engine=old,
@@ -123,6 +124,8 @@ class Assistant:
                 )
 
             self.engines.tts.on_switch = on_switch
+            if isinstance(self.engines.llm, LLMChain):
+                self.engines.llm.on_switch = on_switch
             detach = recorder.attach(ctx.bus) if recorder is not None else None
             frame_samples = self.engines.vad.frame_samples
             frames = frames_from_samples(audio.samples, audio.sample_rate, frame_samples)

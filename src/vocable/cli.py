@@ -9,10 +9,13 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 
+from vocable.cli_accounts import bench_api, keys_app, users_app
 from vocable.config import Settings, load_settings
 from vocable.errors import AudioInputError, ConfigError, StorageInputError, VocableError
+from vocable.voices.cli import voices_app
 
 T = TypeVar("T")
 
@@ -27,6 +30,10 @@ bench_app = typer.Typer(help="Benchmarks that print figures (median, p95).", no_
 app.add_typer(bench_app, name="bench")
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+bench_app.command("api")(bench_api)
+app.add_typer(voices_app, name="voices")
 
 InputWav = Annotated[Path, typer.Argument(help="Audio file: WAV, FLAC or OGG, any rate.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -129,23 +136,32 @@ def transcribe(audio: InputWav, as_json: JsonFlag = False) -> None:
 def say(
     text: Annotated[str, typer.Argument(help="What to say.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write.")],
-    voice: Annotated[str | None, typer.Option(help="Engine-specific voice id.")] = None,
+    voice: Annotated[
+        str | None, typer.Option(help="A voice profile name, or an engine-specific voice id.")
+    ] = None,
 ) -> None:
     """Speak text into a WAV file, through the TTS fallback chain."""
     from vocable.audio.io import write_wav
     from vocable.engines.loader import load_tts
+    from vocable.engines.tts.base import TextToSpeech
+    from vocable.voices.cli import profile_speaker
 
     async def work(settings: Settings) -> None:
         if not text.strip():
             raise AudioInputError("nothing to say: the text is empty", code="text.empty")
         tts = await load_tts(settings)
         try:
-            pcm = b"".join([c.pcm async for c in tts.synthesize(text, voice)])
+            speaker: TextToSpeech = tts
+            engine_voice = voice
+            matched = await profile_speaker(settings, tts, voice) if voice else None
+            if matched is not None:
+                speaker, engine_voice = matched, None
+            pcm = b"".join([c.pcm async for c in speaker.synthesize(text, engine_voice)])
             rate = tts.sample_rate
         finally:
             await tts.close()
         write_wav(out, pcm, rate)
-        progress(f"wrote {out} ({len(pcm) / 2 / rate:.1f} s, {tts.info.name})")
+        progress(f"wrote {out} ({len(pcm) / 2 / rate:.1f} s, {speaker.info.name})")
 
     _run(work)
 
@@ -159,16 +175,22 @@ def serve(
     import uvicorn
 
     from vocable.api.app import create_app
+    from vocable.api.logs import configure_logging
+    from vocable.cli_accounts import check_bind
 
     try:
         settings = load_settings()
+        bind_host = host or settings.server.host
+        check_bind(settings, bind_host)
+        api = create_app(settings)
     except VocableError as err:
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
         raise typer.Exit(2) from err
-    bind_host = host or settings.server.host
     bind_port = port or settings.server.port
+    log_json = settings.api.log_json
+    configure_logging(json_lines=not settings.auth.dev_mode if log_json is None else log_json)
     progress(f"vocable serving on http://{bind_host}:{bind_port} (loading models…)")
-    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+    uvicorn.run(api, host=bind_host, port=bind_port, log_level="info", log_config=None)
 
 
 @app.command("config")
@@ -238,6 +260,68 @@ def bench_storage(
         typer.echo(summary_line(result))
 
 
+@bench_app.command("latency")
+def bench_latency(
+    n: Annotated[int, typer.Option("-n", min=1, help="Utterances per scenario.")] = 10,
+    seed: Annotated[int, typer.Option(help="Corpus seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Voice-to-voice latency over a real WebSocket, against a baseline in the same run."""
+    from vocable.bench.latency import run_latency_bench, summary_line
+
+    result = _run(lambda _: run_latency_bench(n=n, seed=seed, progress=progress))
+    if as_json:
+        _emit_json(result)
+    else:
+        typer.echo(summary_line(result))
+
+
+@app.command()
+def talk(
+    url: Annotated[str, typer.Option(help="Realtime WebSocket URL.")] = (
+        "ws://127.0.0.1:8765/v1/realtime"
+    ),
+    input_wav: Annotated[
+        Path | None, typer.Option("--input", help="Stream this file instead of the microphone.")
+    ] = None,
+    output_wav: Annotated[
+        Path | None, typer.Option("--output", help="Record the reply audio here.")
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="VOCABLE_API_KEY")] = None,
+) -> None:
+    """Talk to a running server: a file in real time (microphone mode needs sounddevice)."""
+    from vocable.audio.io import read_audio_file, write_wav
+    from vocable.realtime.client import converse
+
+    if input_wav is None:
+        typer.echo(
+            "error [talk.no_input]: live microphone mode needs an audio device and the "
+            "sounddevice package; use --input FILE.wav to stream a file",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    async def work(settings: Settings) -> None:
+        audio = read_audio_file(input_wav, target_rate=24000).samples
+        tail = np.zeros(24000 * 2, np.float32)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        progress("listening…")
+        conv = await converse(url, np.concatenate([audio, tail]), headers=headers)
+        for item in conv.received:
+            if item.event is None:
+                continue
+            kind = item.event["type"]
+            if kind == "conversation.item.input_audio_transcription.completed":
+                typer.echo(f"you: {item.event['transcript']}")
+            elif kind == "response.output_audio_transcript.done":
+                typer.echo(f"vocable: {item.event['transcript']}")
+        if output_wav is not None:
+            write_wav(output_wav, conv.reply_pcm(), conv.rate)
+            progress(f"reply audio: {output_wav}")
+
+    _run(work)
+
+
 @bench_app.command("turn")
 def bench_turn(
     n: Annotated[int, typer.Option("-n", min=1, help="Turns to time.")] = 10,
@@ -248,6 +332,34 @@ def bench_turn(
     from vocable.bench.turn import run_turn_bench, summary_line
 
     result = _run(lambda settings: run_turn_bench(settings, n=n, seed=seed, progress=progress))
+    if as_json:
+        _emit_json(result)
+    else:
+        typer.echo(summary_line(result))
+
+
+@bench_app.command("llm")
+def bench_llm(
+    n: Annotated[int, typer.Option("-n", min=1, help="Replies to time per engine.")] = 10,
+    seed: Annotated[int, typer.Option(help="Question seed.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Time to first token and tokens per second of each configured language model."""
+    from vocable.bench.llm import run_llm_bench, summary_line
+
+    result = _run(lambda settings: run_llm_bench(settings, n=n, seed=seed, progress=progress))
+    if as_json:
+        _emit_json(result)
+    else:
+        typer.echo(summary_line(result))
+
+
+@bench_app.command("voices")
+def bench_voices(as_json: JsonFlag = False) -> None:
+    """Voice matching on generated reference speakers: similarity, WER, first-audio overhead."""
+    from vocable.bench.voices import run_voices_bench, summary_line
+
+    result = _run(lambda settings: run_voices_bench(settings, progress=progress))
     if as_json:
         _emit_json(result)
     else:

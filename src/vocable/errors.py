@@ -37,6 +37,12 @@ class AudioInputError(VocableError):
     default_code = "audio.invalid"
 
 
+class VoiceInputError(AudioInputError):
+    """A voice profile request is unusable: a bad name, or a sample that fails a quality check."""
+
+    default_code = "voice.invalid"
+
+
 class EngineUnavailableError(VocableError):
     """An engine cannot be loaded here: a package or a model file is missing."""
 
@@ -101,3 +107,26 @@ class NotFoundError(VocableError):
     """A thing the caller named does not exist."""
 
     default_code = "not_found"
+
+
+class AuthError(VocableError):
+    """The request carries no valid credentials (HTTP 401)."""
+
+    default_code = "auth.unauthorized"
+
+
+class ForbiddenError(VocableError):
+    """The caller is known but may not do this (HTTP 403): not an admin, or a missing scope."""
+
+    default_code = "auth.forbidden"
+
+
+class RateLimitedError(VocableError):
+    """Too many requests; `retry_after_s` says when to try again (HTTP 429)."""
+
+    default_code = "rate_limited"
+    default_transient = True
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s

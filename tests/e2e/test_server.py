@@ -11,6 +11,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.authhelp import sign_up_and_use
 from vocable.api.app import create_app
 from vocable.bench.corpus import synthesize_speech
 from vocable.config import Settings
@@ -47,6 +48,7 @@ async def test_server_loads_every_engine_and_answers_a_turn(
         engines = health.json()["engines"]
         assert set(engines) == {"vad", "stt", "llm", "tts"}
         assert all(e["ready"] for e in engines.values()), engines
+        await sign_up_and_use(client)
         r = await client.post("/v1/turns", files={"file": ("q.wav", wav.read_bytes(), "audio/wav")})
         assert r.status_code == 200, r.text
         body = r.json()

@@ -13,8 +13,13 @@ import pytest
 
 from tests.integration.conftest import with_settings, worker_threads
 from vocable.config import Settings
-from vocable.engines.llm.base import ChatMessage
-from vocable.engines.llm.llama_cpp import LlamaCppLLM, default_model_path, resolve_model_path
+from vocable.engines.llm.base import ChatMessage, ToolCall, ToolSpec
+from vocable.engines.llm.llama_cpp import (
+    LlamaCppLLM,
+    _plain,
+    default_model_path,
+    resolve_model_path,
+)
 from vocable.errors import ConfigError, EngineError, PipelineClosedError
 
 QUESTION = [ChatMessage("system", "You are terse."), ChatMessage("user", "hello there")]
@@ -50,6 +55,20 @@ async def test_streams_non_empty_pieces_up_to_max_tokens(tiny_llm: LlamaCppLLM) 
     assert pieces and all(pieces)
     assert len(pieces) <= tiny_llm.max_tokens
     assert "".join(pieces).strip()
+
+
+async def test_tools_are_ignored_and_tool_results_read_as_text(tiny_llm: LlamaCppLLM) -> None:
+    assert tiny_llm.supports_tools is False
+    call = ToolCall("call_0", "get_time", {})
+    history = [
+        *QUESTION,
+        ChatMessage("assistant", "", tool_calls=(call,)),
+        ChatMessage("tool", "12:00", tool_call_id="call_0", name="get_time"),
+    ]
+    items = [i async for i in tiny_llm.stream(history, [ToolSpec("get_time", "The time.")])]
+    assert items and all(isinstance(i, str) for i in items)
+    assert _plain(history[-1]) == {"role": "user", "content": "Result of get_time: 12:00"}
+    assert _plain(history[-2]) == {"role": "assistant", "content": ""}
 
 
 async def test_closing_the_stream_stops_generation_at_once(tiny_llm_settings: Settings) -> None:

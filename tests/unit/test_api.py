@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.authhelp import bearer, log_in, sign_up_and_use
 from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.api.app import create_app
 from vocable.assistant import Assistant
@@ -47,6 +48,7 @@ async def client(settings: Settings, fake_assistant: Assistant) -> AsyncIterator
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://test") as c,
     ):
+        await sign_up_and_use(c)
         yield c
 
 
@@ -79,7 +81,7 @@ async def test_multipart_turn_returns_reply_and_audio(
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
     with wave.open(io.BytesIO(audio.content)) as wav:
         assert wav.getnframes() / wav.getframerate() == pytest.approx(body["audio_s"], abs=0.01)
-    assert (settings.data_dir / "turns" / f"{body['id']}.wav").is_file()
+    assert list((settings.data_dir / "turns").glob(f"*/{body['id']}.wav"))
 
 
 async def test_raw_body_turn_at_another_rate(client: httpx.AsyncClient) -> None:
@@ -146,6 +148,7 @@ async def test_upload_and_duration_limits(settings: Settings, fake_assistant: As
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://t") as c,
     ):
+        await sign_up_and_use(c)
         big = await c.post(
             "/v1/turns", content=b"\0" * 300_000, headers={"content-type": "audio/wav"}
         )
@@ -263,6 +266,10 @@ async def test_history_survives_a_restart(settings: Settings, fake_assistant: As
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://t") as c,
         ):
+            if conversation_id is None:
+                await sign_up_and_use(c)
+            else:
+                c.headers.update(bearer(await log_in(c, "ann")))
             query = "" if conversation_id is None else f"?conversation_id={conversation_id}"
             r = await c.post(
                 f"/v1/turns{query}", content=question_wav(), headers={"content-type": "audio/wav"}

@@ -8,10 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from vocable import __version__
 from vocable.api import problems
-from vocable.api.routes import conversations, health, turns
+from vocable.api.auth.service import Authenticator
+from vocable.api.auth.tokens import TokenSigner, signing_secret
+from vocable.api.middleware import RequestGuard
+from vocable.api.openai import routes as openai_routes
+from vocable.api.openapi import install_openapi
+from vocable.api.ratelimit import RateLimiter
+from vocable.api.routes import auth, conversations, health, keys, memories, realtime, turns
 from vocable.assistant import Assistant
 from vocable.config import Settings, get_settings
 from vocable.memory.history import local_user_id
@@ -29,14 +36,18 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     is used as is and stays open (its owner closes it).
     """
     settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signer = TokenSigner(signing_secret(settings.auth, settings.data_dir), settings.auth)
+    limiter = RateLimiter(settings.redis_url, prefix=settings.api.rate_limit_prefix)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = await Database.open(settings.storage, data_dir=settings.data_dir)
-        async with db, MessageWriter(db) as writer:
+        async with contextlib.aclosing(limiter), db, MessageWriter(db) as writer:
             app.state.db, app.state.writer = db, writer
-            app.state.user_id = await local_user_id(db)
+            if not settings.auth.enabled:  # one local user owns everything
+                app.state.user_id = await local_user_id(db)
             if assistant is not None:
                 yield
                 return
@@ -62,10 +73,27 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.state.writer = None
     app.state.user_id = None
     app.state.load_error = None
+    app.state.auth = Authenticator(settings, signer)
+    app.state.limiter = limiter
     problems.install(app)
+    install_openapi(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestGuard, settings=settings)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(keys.router)
     app.include_router(turns.router)
     app.include_router(conversations.router)
+    app.include_router(openai_routes.router)
+    app.include_router(memories.router)
+    app.include_router(realtime.router)
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from vocable.api.auth.deps import PrincipalDep
 from vocable.assistant import Assistant
 from vocable.config import Settings
 from vocable.errors import EngineUnavailableError, TransientStorageError
@@ -32,19 +33,19 @@ def get_assistant(request: Request) -> Assistant:
 
 @dataclass(frozen=True)
 class Store:
-    """The database, its streaming writer, and the user requests act for."""
+    """The database, its streaming writer, and the authenticated user requests act for."""
 
     db: Database
     writer: MessageWriter
     user_id: int
 
 
-def get_store(request: Request) -> Store:
-    """The open database (503 until startup has opened it)."""
+def get_store(request: Request, principal: PrincipalDep) -> Store:
+    """The open database, acting for the authenticated user (503 until startup opened it)."""
     state = request.app.state
     if state.db is None:
         raise TransientStorageError("the database is not open yet; see GET /health")
-    return Store(state.db, state.writer, state.user_id)
+    return Store(state.db, state.writer, principal.user_id)
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,218 +1,60 @@
-"""Fallback across engines of one kind: a strategy that sits outside the engines.
+"""Fallback and latency budgets across engines of one kind; `TTSChain` is the chain for speech.
 
-A `FallbackChain` holds engines in order of preference. Each call goes to the active engine; when
-that engine fails before its first item (a permanent error, or a first item slower than the
-latency budget), the chain switches to the next engine and retries the same call. Once an item has
-been yielded, errors propagate: the caller restarts at its own boundary (a sentence, a turn). After
-a cool-down the chain tries the primary again.
+The generic strategy (`FallbackChain`) lives in `vocable.engines.fallback` and is re-exported here.
+`TTSChain` adds what speech needs on top of it, with one call per sentence:
 
-`TTSChain` is the chain for speech: it is itself a `TextToSpeech`, speaking at the primary's rate.
+- **first-audio budget**: an engine with no audio after ``first_audio_budget_s`` is abandoned
+  and the next one speaks the same sentence (nothing was heard yet, so nothing repeats);
+- **hang**: an engine that goes quiet mid-sentence for ``stall_timeout_s``, or fails there, is
+  dropped and the next engine speaks the *rest* of the sentence: the words already heard are
+  estimated from the audio played and the engine's speaking rate, so no sentence is heard twice
+  and none is lost;
+- **real-time factor**: after each sentence the chain averages synthesis time over audio time for
+  the last ``rtf_window`` sentences; above ``max_rtf`` it switches before the next sentence
+  (a sentence boundary);
+- **recovery**: after the cool-down the primary is tried again;
+- every switch calls ``on_switch`` (the stages turn it into a ``fallback_switched`` event).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
+import functools
+import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from vocable.audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float
-from vocable.engines.base import Engine, EngineInfo
+from vocable.engines.base import EngineInfo
+from vocable.engines.fallback import (
+    DEFAULT_COOLDOWN_S,
+    FallbackChain,
+    SwitchCallback,
+    describe_error,
+)
 from vocable.engines.tts.base import TextToSpeech
-from vocable.errors import EngineError, EngineTimeoutError, EngineUnavailableError, VocableError
+from vocable.errors import EngineTimeoutError, VocableError
 from vocable.frames import AudioChunk
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_COOLDOWN_S", "FallbackChain", "SwitchCallback", "TTSChain", "describe_error"]
 
-E = TypeVar("E", bound=Engine)
-T = TypeVar("T")
-
-SwitchCallback = Callable[[str, str, str], None]
-"""``on_switch(from_name, to_name, reason)``, called whenever the active engine changes."""
-
-DEFAULT_COOLDOWN_S = 30.0
-
-_EXHAUSTED = object()
+DEFAULT_WORDS_PER_S = 2.5
+"""Speaking rate assumed for an engine before it has finished a sentence (150 words/min)."""
+SNAP_WORDS = 2.0
+"""A sentence end this close (in words) to the estimated resume point is taken as the point."""
 
 
-class FallbackChain(Generic[E]):
-    """An ordered list of engines of one kind, first choice first.
+@dataclass(slots=True)
+class _Meter:
+    """What one engine call produced: audio seconds and the time spent waiting for it."""
 
-    Args:
-        engines: At least one engine; the first is the primary.
-        kind: Engine kind, for messages (``tts``, ``stt``...).
-        first_item_timeout_s: Latency budget for the first item of a call; None for no budget.
-        cooldown_s: How long to stay on a fallback before trying the primary again.
-        on_switch: Called with ``(from_name, to_name, reason)`` on every switch. It may be
-            reassigned later (a stage sets it to report ``FALLBACK_SWITCHED`` events).
-        clock: Monotonic clock in seconds; tests inject a fake one.
-        skipped: Engines left out of the chain because they could not load, with the reason.
-        load_s: Seconds each engine took to load, by name (for reports).
-    """
-
-    def __init__(
-        self,
-        engines: Sequence[E],
-        *,
-        kind: str = "",
-        first_item_timeout_s: float | None = None,
-        cooldown_s: float = DEFAULT_COOLDOWN_S,
-        on_switch: SwitchCallback | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        skipped: Mapping[str, str] | None = None,
-        load_s: Mapping[str, float] | None = None,
-    ) -> None:
-        if not engines:
-            raise EngineUnavailableError(f"a {kind or 'fallback'} chain needs at least one engine")
-        self.engines: list[E] = list(engines)
-        self.kind = kind or self.engines[0].info.kind
-        self.first_item_timeout_s = first_item_timeout_s
-        self.cooldown_s = cooldown_s
-        self.on_switch = on_switch
-        self.clock = clock
-        self.skipped: dict[str, str] = dict(skipped or {})
-        self.load_s: dict[str, float] = dict(load_s or {})
-        self._active = 0
-        self._switched_at = 0.0
-        self._cleanup: set[asyncio.Task[None]] = set()
-
-    @property
-    def active(self) -> E:
-        """The engine the next call goes to (before any cool-down recovery)."""
-        return self.engines[self._active]
-
-    @property
-    def active_index(self) -> int:
-        """Position of the active engine in `engines` (0 is the primary)."""
-        return self._active
-
-    def _name(self, index: int) -> str:
-        return self.engines[index].info.name
-
-    def _switch(self, to: int, reason: str) -> None:
-        before = self._name(self._active)
-        self._active = to
-        self._switched_at = self.clock()
-        log.warning("%s fallback: %s -> %s (%s)", self.kind, before, self._name(to), reason)
-        if self.on_switch is not None:
-            self.on_switch(before, self._name(to), reason)
-
-    def _cooldown_over(self) -> bool:
-        return self._active != 0 and self.clock() - self._switched_at >= self.cooldown_s
-
-    async def stream(self, call: Callable[[E], AsyncIterator[T]]) -> AsyncGenerator[T, None]:
-        """Yield the items of ``call(engine)``, falling back before the first item.
-
-        Engines are tried from the active one onwards, wrapping around, each at most once per
-        call; after the cool-down the primary goes first. `on_switch` fires only when another
-        engine than the active one delivers.
-
-        Raises:
-            EngineError: every engine failed before its first item; the message lists why.
-            VocableError: a transient error before the first item, or any error after it.
-        """
-        retry_primary = self._cooldown_over()
-        start = 0 if retry_primary else self._active
-        order = [*range(start, len(self.engines)), *range(start)]
-        failures: list[str] = []
-        last_error: BaseException | None = None
-        for index in order:
-            try:
-                iterator = call(self.engines[index])
-                first = await self._first_item(iterator)
-            except VocableError as err:
-                if err.transient and not isinstance(err, EngineTimeoutError):
-                    raise
-                last_error = err
-            except Exception as err:  # noqa: BLE001 - any engine failure moves to the next one
-                last_error = err
-            else:
-                if index != self._active:
-                    reason = "; ".join(failures) or (
-                        f"cool-down of {self.cooldown_s:g} s ended; the primary is back"
-                    )
-                    self._switch(index, reason)
-                elif retry_primary:
-                    self._switched_at = self.clock()  # primary still down: a new cool-down
-                if first is _EXHAUSTED:
-                    return
-                try:
-                    yield first  # type: ignore[misc]  # not the sentinel, so a T
-                    async for item in iterator:
-                        yield item
-                finally:
-                    await _aclose(iterator)
-                return
-            failures.append(f"{self._name(index)}: {describe_error(last_error)}")
-        if retry_primary:
-            self._switched_at = self.clock()
-        raise EngineError(
-            f"every {self.kind} engine failed: " + "; ".join(failures),
-            code=f"{self.kind}.all_failed",
-        ) from last_error
-
-    async def _first_item(self, iterator: AsyncIterator[T]) -> T | object:
-        """The first item, or `_EXHAUSTED`. A broken latency budget raises EngineTimeoutError.
-
-        With a budget, the first item is awaited in its own task, so an engine stuck in a
-        blocking call does not hold up the fallback: the abandoned call is cleaned up in the
-        background, and `close` waits for that cleanup.
-        """
-        if self.first_item_timeout_s is None:
-            try:
-                return await _next_or_exhausted(iterator)
-            except BaseException:
-                await _aclose(iterator)
-                raise
-        task: asyncio.Task[T | object] = asyncio.create_task(_next_or_exhausted(iterator))
-        try:
-            done, _ = await asyncio.wait({task}, timeout=self.first_item_timeout_s)
-        except asyncio.CancelledError:
-            self._abandon(task, iterator)
-            raise
-        if not done:
-            self._abandon(task, iterator)
-            raise EngineTimeoutError(f"no first item within {self.first_item_timeout_s:g} s")
-        try:
-            return task.result()
-        except BaseException:
-            await _aclose(iterator)
-            raise
-
-    def _abandon(self, task: asyncio.Task[T | object], iterator: AsyncIterator[T]) -> None:
-        """Cancel a first-item wait and close its stream in the background."""
-        task.cancel()
-
-        async def clean_up() -> None:
-            await asyncio.wait({task})
-            if not task.cancelled() and task.exception() is not None:
-                log.debug("abandoned %s call failed: %s", self.kind, task.exception())
-            try:
-                await _aclose(iterator)
-            except Exception:  # noqa: BLE001 - the call was abandoned; its failure is moot
-                log.debug("closing an abandoned %s call failed", self.kind, exc_info=True)
-
-        cleanup = asyncio.create_task(clean_up())
-        self._cleanup.add(cleanup)
-        cleanup.add_done_callback(self._cleanup.discard)
-
-    async def close(self) -> None:
-        """Wait for abandoned calls to finish, then close every engine. Safe to call twice."""
-        if self._cleanup:
-            await asyncio.gather(*self._cleanup, return_exceptions=True)
-        errors: list[Exception] = []
-        for engine in self.engines:
-            try:
-                await engine.close()
-            except Exception as err:  # noqa: BLE001 - close the others first, then report
-                log.exception("closing %s failed", engine.info.name)
-                errors.append(err)
-        if errors:
-            raise errors[0]
+    index: int
+    audio_s: float = 0.0
+    wait_s: float = 0.0
 
 
 class TTSChain(FallbackChain[TextToSpeech]):
@@ -221,6 +63,18 @@ class TTSChain(FallbackChain[TextToSpeech]):
     Audio always comes out at the primary engine's `sample_rate`: a fallback engine's audio at
     another rate is resampled (as one continuous stream per call). `voice` ids are engine-specific,
     so a requested voice goes to the primary only; fallbacks speak in their configured voice.
+
+    Args:
+        engines: Speech engines, first choice first.
+        first_item_timeout_s: First-audio budget per call (sentence); None for no budget.
+        item_timeout_s: Longest silence between two chunks of one call; None for no limit.
+        max_rtf: Real-time factor above which the engine is too slow for the listener.
+        rtf_window: Sentences the real-time factor is averaged over.
+        cooldown_s: Time on a fallback before the primary is tried again.
+        on_switch: Called as ``(from_name, to_name, reason)`` on every switch.
+        clock: Monotonic clock in seconds (cool-down and real-time factor).
+        skipped: Engines left out because they could not load, with the reason.
+        load_s: Seconds each engine took to load, by name.
     """
 
     def __init__(
@@ -228,6 +82,9 @@ class TTSChain(FallbackChain[TextToSpeech]):
         engines: Sequence[TextToSpeech],
         *,
         first_item_timeout_s: float | None = None,
+        item_timeout_s: float | None = None,
+        max_rtf: float = 1.0,
+        rtf_window: int = 3,
         cooldown_s: float = DEFAULT_COOLDOWN_S,
         on_switch: SwitchCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -238,27 +95,130 @@ class TTSChain(FallbackChain[TextToSpeech]):
             engines,
             kind="tts",
             first_item_timeout_s=first_item_timeout_s,
+            item_timeout_s=item_timeout_s,
             cooldown_s=cooldown_s,
             on_switch=on_switch,
             clock=clock,
             skipped=skipped,
             load_s=load_s,
         )
+        self.max_rtf = max_rtf
         self.sample_rate: int = self.engines[0].sample_rate
         """Rate of every chunk this chain yields: the primary engine's rate."""
         self.info: EngineInfo = self.active.info
         """The active engine's identity."""
+        self._rtf: list[deque[tuple[float, float]]] = [
+            deque(maxlen=rtf_window) for _ in self.engines
+        ]
+        self._pace: list[deque[tuple[int, float]]] = [deque(maxlen=8) for _ in self.engines]
 
     def _switch(self, to: int, reason: str) -> None:
+        self._rtf[self._active].clear()
         super()._switch(to, reason)
         self.info = self.active.info
 
-    def synthesize(self, text: str, voice: str | None = None) -> AsyncGenerator[AudioChunk, None]:
-        """Speak `text` with the first engine that works, at `sample_rate`."""
-        primary = self.engines[0]
-        return self.stream(
-            lambda engine: self._speak(engine, text, voice if engine is primary else None)
+    def rtf(self, index: int | None = None) -> float | None:
+        """Real-time factor of engine `index` (default: the active one) over the window."""
+        window = self._rtf[self._active if index is None else index]
+        audio = sum(a for _, a in window)
+        return sum(w for w, _ in window) / audio if window and audio > 0 else None
+
+    def words_per_s(self, index: int) -> float:
+        """Speaking rate of engine `index` from its recent sentences."""
+        pace = self._pace[index]
+        audio = sum(a for _, a in pace)
+        return sum(w for w, _ in pace) / audio if audio > 0 else DEFAULT_WORDS_PER_S
+
+    async def synthesize(
+        self, text: str, voice: str | None = None
+    ) -> AsyncGenerator[AudioChunk, None]:
+        """Speak `text` (one sentence) with the first engine that works, at `sample_rate`.
+
+        Raises:
+            EngineError: every engine failed (``tts.all_failed``), or the last engine failed
+                mid-sentence.
+            VocableError: a transient error, which a retry may fix.
+        """
+        remaining = text
+        for _attempt in range(len(self.engines)):
+            meters: list[_Meter] = []
+            try:
+                call = functools.partial(self._metered, text=remaining, voice=voice, meters=meters)
+                async with contextlib.aclosing(self.stream(call)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            except Exception as err:
+                heard = meters[-1] if meters else None
+                last_try = _attempt == len(self.engines) - 1
+                if (
+                    heard is None
+                    or heard.audio_s <= 0
+                    or last_try
+                    or not self._can_resume(err, heard)
+                ):
+                    raise
+                remaining = self._resume(err, heard, remaining)
+                if not remaining:
+                    return
+                continue
+            if meters:
+                self._after_sentence(meters[-1], remaining)
+            return
+
+    def _can_resume(self, err: Exception, heard: _Meter) -> bool:
+        transient = isinstance(err, VocableError) and err.transient
+        if transient and not isinstance(err, EngineTimeoutError):
+            return False
+        return heard.index + 1 < len(self.engines)
+
+    def _resume(self, err: Exception, heard: _Meter, text: str) -> str:
+        """Switch past the engine that failed mid-sentence; return the words not yet heard."""
+        words = text.split()
+        said = resume_index(words, heard.audio_s * self.words_per_s(heard.index))
+        rest = " ".join(words[said:])
+        self._switch(
+            heard.index + 1,
+            f"{self._name(heard.index)}: {describe_error(err)} after {heard.audio_s:.2f} s of "
+            f"audio; {len(words) - said} of {len(words)} words left for the next engine",
         )
+        return rest
+
+    def _after_sentence(self, meter: _Meter, text: str) -> None:
+        """Record the sentence's pace and real-time factor; switch if the budget is broken."""
+        if meter.audio_s <= 0:
+            return
+        index = meter.index
+        self._pace[index].append((len(text.split()), meter.audio_s))
+        window = self._rtf[index]
+        window.append((meter.wait_s, meter.audio_s))
+        rtf = self.rtf(index)
+        if (
+            len(window) == window.maxlen
+            and rtf is not None
+            and rtf > self.max_rtf
+            and index == self._active
+            and index + 1 < len(self.engines)
+        ):
+            self._switch(
+                index + 1,
+                f"{self._name(index)}: real-time factor {rtf:.2f} over the last {len(window)} "
+                f"sentences is above {self.max_rtf:g}",
+            )
+
+    async def _metered(
+        self, engine: TextToSpeech, text: str, voice: str | None, meters: list[_Meter]
+    ) -> AsyncGenerator[AudioChunk, None]:
+        meter = _Meter(self.engines.index(engine))
+        meters.append(meter)
+        primary = self.engines[0]
+        speech = self._speak(engine, text, voice if engine is primary else None)
+        async with contextlib.aclosing(speech) as chunks:
+            asked = self.clock()
+            async for chunk in chunks:
+                meter.wait_s += self.clock() - asked
+                meter.audio_s += chunk.duration_s
+                yield chunk
+                asked = self.clock()
 
     async def _speak(
         self, engine: TextToSpeech, text: str, voice: str | None
@@ -283,27 +243,21 @@ class TTSChain(FallbackChain[TextToSpeech]):
                 yield _rechunk(last, tail, rate)
 
 
+def resume_index(words: Sequence[str], spoken: float) -> int:
+    """Index of the first word not yet heard, given an estimate of the words `spoken`.
+
+    Engines speak a multi-sentence call sentence by sentence, so an end of sentence within
+    `SNAP_WORDS` of the estimate (once a word has been heard) is taken as the exact point;
+    otherwise the estimate is rounded down (a word may be repeated at the seam, not lost).
+    """
+    ends = [i + 1 for i, w in enumerate(words) if w.endswith((".", "!", "?", ";", ":"))]
+    near = [e for e in ends if abs(e - spoken) <= SNAP_WORDS and e < len(words) and spoken >= 1]
+    if near:
+        return min(near, key=lambda e: abs(e - spoken))
+    return min(len(words), math.floor(spoken))
+
+
 def _rechunk(like: AudioChunk, samples: np.ndarray, rate: int) -> AudioChunk:
     return AudioChunk(
         float_to_pcm16(samples), rate, sentence_index=like.sentence_index, turn_id=like.turn_id
     )
-
-
-async def _next_or_exhausted(iterator: AsyncIterator[T]) -> T | object:
-    try:
-        return await anext(iterator)
-    except StopAsyncIteration:
-        return _EXHAUSTED
-
-
-async def _aclose(iterator: AsyncIterator[object]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-def describe_error(err: BaseException | None) -> str:
-    """One line for a person: ``[code] message`` for vocable errors, else type and text."""
-    if isinstance(err, VocableError):
-        return f"[{err.code}] {err.message}"
-    return f"{type(err).__name__}: {err}"

@@ -20,7 +20,8 @@ import numpy.typing as npt
 from vocable.config import Settings
 from vocable.engines.base import Engine, EngineInfo
 from vocable.engines.chain import SwitchCallback, TTSChain, describe_error
-from vocable.engines.llm.base import ChatMessage, LanguageModel
+from vocable.engines.llm.base import ChatMessage, LanguageModel, ToolSpec
+from vocable.engines.llm.chain import LLMChain
 from vocable.engines.stt.base import SpeechToText
 from vocable.engines.tts.base import TextToSpeech
 from vocable.engines.vad.base import VoiceActivityDetector
@@ -30,10 +31,6 @@ from vocable.frames import Transcript
 log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("vad", "stt", "llm", "tts")
-TTS_FIRST_AUDIO_TIMEOUT_S = 5.0
-"""A TTS engine that has not produced audio after this long is skipped for the next one."""
-FALLBACK_COOLDOWN_S = 30.0
-"""How long the TTS chain stays on a fallback before trying the primary again."""
 
 
 async def load_vad(settings: Settings) -> VoiceActivityDetector:
@@ -50,11 +47,11 @@ async def load_stt(settings: Settings) -> SpeechToText:
     return await FasterWhisperSTT.load(settings)
 
 
-async def load_llm(settings: Settings) -> LanguageModel:
-    """The language model (llama.cpp)."""
-    from vocable.engines.llm.llama_cpp import LlamaCppLLM
+async def load_llm(settings: Settings, *, on_switch: SwitchCallback | None = None) -> LLMChain:
+    """The language-model fallback chain over ``llm.engines`` (embedded llama.cpp by default)."""
+    from vocable.engines.llm.chain import load_llm_chain
 
-    return await LlamaCppLLM.load(settings)
+    return await load_llm_chain(settings, on_switch=on_switch)
 
 
 async def _load_piper(settings: Settings) -> TextToSpeech:
@@ -69,8 +66,22 @@ async def _load_pyttsx3(settings: Settings) -> TextToSpeech:
     return await Pyttsx3TTS.load(settings)
 
 
+async def _load_xtts(settings: Settings) -> TextToSpeech:
+    from vocable.engines.tts.xtts import XttsTTS
+
+    return await XttsTTS.load(settings)
+
+
+async def _load_edge(settings: Settings) -> TextToSpeech:
+    from vocable.engines.tts.edge import EdgeTTS
+
+    return await EdgeTTS.load(settings)
+
+
 TTS_LOADERS: dict[str, Callable[[Settings], Awaitable[TextToSpeech]]] = {
+    "xtts": _load_xtts,
     "piper": _load_piper,
+    "edge": _load_edge,
     "pyttsx3": _load_pyttsx3,
 }
 
@@ -96,10 +107,14 @@ async def load_tts(settings: Settings, *, on_switch: SwitchCallback | None = Non
             "pip install 'vocable[piper]' for Piper, or pyttsx3 with the espeak-ng system "
             "package; and list it in tts.engines",
         ) from next(iter(failed.values()), None)
+    cfg = settings.tts
     return TTSChain(
         engines,
-        first_item_timeout_s=TTS_FIRST_AUDIO_TIMEOUT_S,
-        cooldown_s=FALLBACK_COOLDOWN_S,
+        first_item_timeout_s=cfg.first_audio_budget_s,
+        item_timeout_s=cfg.stall_timeout_s,
+        max_rtf=cfg.max_rtf,
+        rtf_window=cfg.rtf_window,
+        cooldown_s=cfg.fallback_cooldown_s,
         on_switch=on_switch,
         skipped=skipped,
         load_s=seconds,
@@ -109,6 +124,7 @@ async def load_tts(settings: Settings, *, on_switch: SwitchCallback | None = Non
 class Unloaded:
     """Stands in for a kind that `load_engines` was not asked to load; using it raises."""
 
+    supports_tools = False
     sample_rate = 16000
     frame_samples = 512
 
@@ -131,7 +147,9 @@ class Unloaded:
         """Raises EngineUnavailableError."""
         self._fail()
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Any:
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
+    ) -> Any:
         """Raises EngineUnavailableError."""
         self._fail()
 
@@ -150,7 +168,7 @@ class Engines:
     Attributes:
         vad: Voice activity detector.
         stt: Speech recogniser.
-        llm: Language model.
+        llm: Language model (an `LLMChain` once loaded).
         tts: Speech synthesiser chain.
         load_s: Seconds each kind took to load (``tts.<name>`` for each TTS engine).
     """
@@ -166,8 +184,8 @@ class Engines:
         """Readiness and identity of each kind, for ``/health``.
 
         Each entry has ``ready``, ``name``, ``model``, ``model_path``, ``device`` and ``version``,
-        and ``error`` when not ready. The TTS entry also lists the chain, its active engine and
-        the engines skipped at load with the reason.
+        and ``error`` when not ready. The TTS and LLM entries also list the chain, its active
+        engine and the engines skipped at load with the reason.
         """
         report: dict[str, dict[str, Any]] = {}
         for kind in KINDS:
@@ -191,6 +209,8 @@ class Engines:
             note = getattr(engine, "fallback_reason", None)
             if note:
                 entry["note"] = note
+            if isinstance(engine, LLMChain):
+                entry.update(engine.report())
             if isinstance(engine, TTSChain):
                 entry["chain"] = [e.info.name for e in engine.engines]
                 entry["active"] = engine.active.info.name
@@ -265,7 +285,7 @@ async def load_engines(
 
 
 def _is_unloaded(engine: object) -> bool:
-    if isinstance(engine, TTSChain):
+    if isinstance(engine, TTSChain | LLMChain):
         return all(isinstance(e, Unloaded) for e in engine.engines)
     return isinstance(engine, Unloaded)
 

@@ -3,10 +3,12 @@
 The recorder is a bus listener. Listening costs one queue append per event; a task of its own
 does the database work in event order:
 
-- ``transcript`` → the user's message (complete);
+- ``transcript`` → the user's message (complete). A turn is recorded only from its final
+  transcript on: events before it wait, and ``speculation_dropped`` forgets them;
 - ``llm_request`` → the assistant's message, created ``streaming`` at response start;
 - ``llm_token`` → a delta, batched into few transactions by the `MessageWriter`;
-- ``sentence`` then ``tts_done`` → a checkpoint: the heard text is every sentence spoken so far;
+- ``sentence`` then the heard event (``tts_done`` for files, ``audio_played`` live) → a
+  checkpoint: the heard text is every sentence spoken so far;
 - ``interrupted`` → the message ends ``interrupted`` with what was heard;
 - ``error`` from the respond stage → the message ends ``failed``;
 - ``turn_done`` → the message ends ``complete``, and the turn is recorded with its timings.
@@ -45,6 +47,7 @@ class _Turn:
     heard: list[str] = field(default_factory=list)
     interrupted: bool = False
     recorded: bool = False
+    waiting: list[PipelineEvent] = field(default_factory=list)
 
     @property
     def heard_text(self) -> str:
@@ -60,9 +63,16 @@ class ConversationRecorder:
     """
 
     def __init__(
-        self, db: Database, writer: MessageWriter, *, user_id: int, conversation_id: int
+        self,
+        db: Database,
+        writer: MessageWriter,
+        *,
+        user_id: int,
+        conversation_id: int,
+        heard_event: PipelineEventType = PipelineEventType.TTS_DONE,
     ) -> None:
         self.db = db
+        self.heard_event = heard_event
         self.writer = writer
         self.user_id = user_id
         self.conversation_id = conversation_id
@@ -110,12 +120,26 @@ class ConversationRecorder:
         self._queue.task_done()
 
     async def _handle(self, event: PipelineEvent) -> None:
+        if event.kind is E.SPECULATION_DROPPED:
+            self._turns.pop(event.turn_id, None)
+            return
         turn = self._turns.setdefault(event.turn_id, _Turn())
         turn.events.append(event)
         kind, payload = event.kind, event.payload
-        if kind is E.TRANSCRIPT and payload.get("text"):
+        if kind is E.TRANSCRIPT and payload.get("text") and turn.user_message_id is None:
             turn.user_message_id = await self._add_user_message(str(payload["text"]))
-        elif kind is E.LLM_REQUEST:
+            waiting, turn.waiting = turn.waiting, []
+            for earlier in waiting:
+                await self._apply(turn, earlier)
+            return
+        if turn.user_message_id is None:
+            turn.waiting.append(event)
+            return
+        await self._apply(turn, event)
+
+    async def _apply(self, turn: _Turn, event: PipelineEvent) -> None:
+        kind, payload = event.kind, event.payload
+        if kind is E.LLM_REQUEST:
             turn.reply = await self.writer.start_message(
                 user_id=self.user_id, conversation_id=self.conversation_id
             )
@@ -125,9 +149,11 @@ class ConversationRecorder:
             turn.reply.append(str(payload["text"]))
         elif kind is E.SENTENCE:
             turn.sentences[int(payload["index"])] = str(payload["text"])
-        elif kind is E.TTS_DONE and int(payload["index"]) in turn.sentences:
-            turn.heard.append(turn.sentences[int(payload["index"])])
-            turn.reply.checkpoint(turn.heard_text)
+        elif kind is self.heard_event:
+            text = payload.get("text") or turn.sentences.get(int(payload["index"]), "")
+            if text:
+                turn.heard.append(str(text))
+                turn.reply.checkpoint(turn.heard_text)
         elif kind is E.INTERRUPTED:
             turn.interrupted = True
             turn.reply.interrupt(turn.heard_text)

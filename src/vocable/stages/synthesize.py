@@ -11,7 +11,7 @@ from vocable.pipeline.stage import FrameProcessor, StageContext
 
 
 class Synthesize(FrameProcessor):
-    """Sentence in; AudioChunk… out, in order. LLMDone closes the turn (TURN_DONE event).
+    """Sentence in; the Sentence then its AudioChunk… out, in order. LLMDone closes the turn.
 
     An Interrupt cancels the sentence being spoken and the channel drops the queued ones.
     """
@@ -39,6 +39,7 @@ class Synthesize(FrameProcessor):
             await outbox.send(frame)
             return
         turn = frame.turn_id
+        await outbox.send(frame)  # the text goes ahead of its audio
         self.emit(PipelineEventType.TTS_REQUEST, turn_id=turn, index=frame.index)
         first = True
         async with contextlib.aclosing(self.tts.synthesize(frame.text, self.voice)) as chunks:

@@ -116,6 +116,9 @@ class User(Timestamped, Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """argon2 hash; None for an account that signs in with API keys only."""
+    is_admin: Mapped[bool] = mapped_column(default=False)
 
 
 class ApiKey(Timestamped, Base):
@@ -127,8 +130,26 @@ class ApiKey(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[str] = mapped_column(String(500), default="")
+    """Space-separated scopes; empty means every scope of the user."""
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class RefreshToken(Timestamped, Base):
+    """A refresh token (by its id, ``jti``); a used or revoked one never works again.
+
+    Tokens rotated from one login share a ``family``: reusing a rotated token revokes the family.
+    """
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Conversation(Timestamped, Base):

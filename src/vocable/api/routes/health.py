@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from vocable.api.problems import problem
+
 router = APIRouter(tags=["health"])
 
 
@@ -27,3 +29,22 @@ async def health(request: Request) -> JSONResponse:
     if error:
         body["error"] = error
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/ready",
+    summary="Readiness for a load balancer",
+    operation_id="getReady",
+    responses={503: {"description": "The database or an engine is not ready."}},
+)
+async def ready(request: Request) -> JSONResponse:
+    """200 once the database is open and every engine loaded; 503 (a problem detail) until then."""
+    state = request.app.state
+    assistant = state.assistant
+    engines_ready = assistant is not None and all(
+        e.get("ready") for e in assistant.engines.health().values()
+    )
+    if state.db is None or not engines_ready:
+        waiting = "the database" if state.db is None else "the engines"
+        return problem(503, "not_ready", f"waiting for {waiting}; see GET /health", transient=True)
+    return JSONResponse({"status": "ready"})

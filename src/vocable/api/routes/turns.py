@@ -9,12 +9,16 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from vocable.api.auth.deps import require_scope
+from vocable.api.auth.service import Principal
 from vocable.api.deps import AssistantDep, SettingsDep, StoreDep
+from vocable.api.params import MAX_ROW_ID
+from vocable.api.ratelimit import expensive
 from vocable.audio.io import decode_audio, write_wav
 from vocable.errors import AudioInputError, NotFoundError
 from vocable.memory.history import load_history, start_conversation
@@ -22,14 +26,15 @@ from vocable.memory.recorder import ConversationRecorder
 from vocable.metrics.timings import TIMING_EVENTS
 
 router = APIRouter(prefix="/v1/turns", tags=["turns"])
+TurnsUser = Annotated[Principal, Depends(require_scope("turns"))]
 
 AUDIO_TYPES = ("audio/", "application/octet-stream")
 _TURN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def turns_dir(data_dir: Path) -> Path:
-    """Where reply audio is kept."""
-    return data_dir / "turns"
+def turns_dir(data_dir: Path, user_id: int) -> Path:
+    """Where one user's reply audio is kept."""
+    return data_dir / "turns" / str(int(user_id))
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -91,15 +96,19 @@ async def _audio_from_request(request: Request, limit: int) -> tuple[bytes, str]
         415: {"description": "Not audio."},
         404: {"description": "No such conversation."},
         422: {"description": "Empty, silent, or no speech found."},
+        429: {"description": "Too many turns."},
     },
+    dependencies=[Depends(expensive)],
 )
 async def create_turn(
     request: Request,
     settings: SettingsDep,
     assistant: AssistantDep,
     store: StoreDep,
+    principal: TurnsUser,
     conversation_id: Annotated[
-        int | None, Query(description="Continue this conversation; omit to start a new one.")
+        int | None,
+        Query(ge=1, le=MAX_ROW_ID, description="Continue this conversation; omit for a new one."),
     ] = None,
 ) -> dict[str, Any]:
     """Send audio (multipart field ``file`` or a raw ``audio/*`` body); get the reply.
@@ -129,7 +138,7 @@ async def create_turn(
     async with recorder:
         result = await assistant.run_turn(decoded, history, recorder)
     turn_id = uuid.uuid4().hex
-    path = turns_dir(settings.data_dir) / f"{turn_id}.wav"
+    path = turns_dir(settings.data_dir, principal.user_id) / f"{turn_id}.wav"
     await asyncio.to_thread(write_wav, path, result.pcm, result.sample_rate)
     return {
         "id": turn_id,
@@ -151,9 +160,11 @@ async def create_turn(
     response_class=FileResponse,
     responses={404: {"description": "No such turn."}},
 )
-async def get_turn_audio(turn_id: str, settings: SettingsDep) -> FileResponse:
-    """Download the spoken reply."""
-    path = turns_dir(settings.data_dir) / f"{turn_id}.wav"
-    if not _TURN_ID.match(turn_id) or not path.is_file():
+async def get_turn_audio(turn_id: str, settings: SettingsDep, principal: TurnsUser) -> FileResponse:
+    """Download the spoken reply of one of your turns."""
+    if not _TURN_ID.match(turn_id):
+        raise NotFoundError(f"no turn {turn_id!r}", code="turn.not_found")
+    path = turns_dir(settings.data_dir, principal.user_id) / f"{turn_id}.wav"
+    if not path.is_file():
         raise NotFoundError(f"no turn {turn_id!r}", code="turn.not_found")
     return FileResponse(path, media_type="audio/wav")

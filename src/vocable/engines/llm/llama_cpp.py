@@ -1,4 +1,11 @@
-"""A local GGUF chat model through llama-cpp-python, streamed token by token."""
+"""A local GGUF chat model through llama-cpp-python, streamed token by token.
+
+Tools: this engine renders prompts with the GGUF's own chat template, for which llama-cpp-python
+does not parse tool calls out of the generated text (it does so only for its
+``chatml-function-calling`` and ``functionary`` formats, and cannot stream an automatic tool
+choice). So ``tools`` is ignored and `LlamaCppLLM.supports_tools` is False: replies are text
+only. Tool messages in the history are passed on as plain text.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from typing import Any, Self
 from vocable import hardware
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
-from vocable.engines.llm.base import ChatMessage
+from vocable.engines.llm.base import ChatMessage, StreamItem, ToolSpec
 from vocable.engines.worker import BlockingWorker
 from vocable.errors import ConfigError, EngineError, EngineUnavailableError
 
@@ -76,6 +83,9 @@ class LlamaCppLLM:
     Closing a reply's iterator stops generation before the next token.
     """
 
+    supports_tools = False
+    """``tools`` is ignored: see the module docstring."""
+
     def __init__(
         self, llama: Any, worker: BlockingWorker, info: EngineInfo, settings: Settings
     ) -> None:
@@ -106,8 +116,10 @@ class LlamaCppLLM:
             raise
         return cls(llama, worker, info, settings)
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AsyncGenerator[str, None]:
-        """Yield reply text pieces as the model generates them.
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
+        """Yield reply text pieces as the model generates them (``tools`` is ignored).
 
         The oldest non-system messages are dropped when the prompt would not leave room for
         ``llm.max_tokens``. Closing the iterator stops generation at once.
@@ -116,7 +128,7 @@ class LlamaCppLLM:
             EngineError: the model failed (``llm.failed``) or the prompt cannot fit.
             PipelineClosedError: the engine was closed.
         """
-        prompt = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = [_plain(m) for m in messages]
         return self._worker.stream(lambda stop: self._generate(prompt, stop))
 
     def _generate(self, prompt: list[dict[str, str]], stop: threading.Event) -> Iterator[str]:
@@ -180,6 +192,14 @@ class LlamaCppLLM:
         llama, self._llama = self._llama, None
         if llama is not None:
             llama.close()
+
+
+def _plain(message: ChatMessage) -> dict[str, str]:
+    """A message for a template that knows no tools: a tool result reads as a user message."""
+    if message.role == "tool":
+        label = f"Result of {message.name}" if message.name else "Tool result"
+        return {"role": "user", "content": f"{label}: {message.content}"}
+    return {"role": message.role, "content": message.content}
 
 
 def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, EngineInfo]:

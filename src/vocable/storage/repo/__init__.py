@@ -1,9 +1,19 @@
 """Repositories: keyword-only functions that take the unit of work's session.
 
-Every function but `authenticate_api_key` and `recover_streaming` is scoped by ``user_id``:
+Every function but `authenticate_api_key`, `recover_streaming` and the account and
+refresh-token lookups in `repo.auth` is scoped by ``user_id``:
 another user's rows are invisible to it, as if they did not exist.
 """
 
+from vocable.storage.repo.auth import (
+    add_refresh_token,
+    count_users,
+    create_account,
+    find_refresh_token,
+    find_user,
+    mark_refresh_used,
+    revoke_refresh_family,
+)
 from vocable.storage.repo.conversations import (
     SessionState,
     checkpoint_conversation,
@@ -42,6 +52,13 @@ from vocable.storage.repo.users import (
 )
 
 __all__ = [
+    "revoke_refresh_family",
+    "mark_refresh_used",
+    "find_user",
+    "find_refresh_token",
+    "create_account",
+    "count_users",
+    "add_refresh_token",
     "SessionState",
     "add_memory",
     "add_message",

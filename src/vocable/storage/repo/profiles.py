@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vocable.errors import NotFoundError
 from vocable.storage.models import NAME_MAX, Memory, VoiceProfile
 from vocable.storage.repo._common import checked, insert, owned, referenced_conversation
 from vocable.storage.validate import clean_text
@@ -44,6 +45,37 @@ async def delete_voice_profile(tx: AsyncSession, *, user_id: int, profile_id: in
     await tx.execute(
         delete(VoiceProfile).where(VoiceProfile.id == profile_id, VoiceProfile.user_id == user_id)
     )
+
+
+async def get_voice_profile(tx: AsyncSession, *, user_id: int, name: str) -> VoiceProfile:
+    """The voice profile of `user_id` called `name` (``voice.not_found`` otherwise)."""
+    row = await tx.scalar(
+        select(VoiceProfile).where(VoiceProfile.user_id == user_id, VoiceProfile.name == name)
+    )
+    if row is None:
+        raise NotFoundError(f"no voice profile called {name!r}", code="voice.not_found")
+    return row
+
+
+async def update_voice_profile(
+    tx: AsyncSession,
+    *,
+    user_id: int,
+    profile_id: int,
+    name: str | None = None,
+    sample_path: str | None = None,
+    embedding: bytes | None = None,
+) -> VoiceProfile:
+    """Rename a voice profile of `user_id` or set its sample and embedding (None keeps a field)."""
+    row = await owned(tx, VoiceProfile, user_id=user_id, row_id=profile_id)
+    if name is not None:
+        row.name = clean_text(name, field="name", max_chars=NAME_MAX)
+    if sample_path is not None:
+        row.sample_path = sample_path
+    if embedding is not None:
+        row.embedding = embedding
+    await tx.flush()
+    return row
 
 
 async def add_memory(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,12 +42,19 @@ async def get_user(tx: AsyncSession, *, user_id: int) -> User:
     return row
 
 
-async def create_api_key(tx: AsyncSession, *, user_id: int, name: str) -> tuple[ApiKey, str]:
-    """Create a key for `user_id`; returns the row and the secret, which is shown only once."""
+async def create_api_key(
+    tx: AsyncSession, *, user_id: int, name: str, scopes: Sequence[str] = ()
+) -> tuple[ApiKey, str]:
+    """Create a key for `user_id`; returns the row and the secret, which is shown only once.
+
+    The secret is 32 random bytes (URL-safe base64) after the ``vk_`` prefix. `scopes` empty
+    means every scope of the user.
+    """
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         user_id=user_id,
         name=clean_text(name, field="name", max_chars=NAME_MAX),
+        scopes=" ".join(sorted(set(scopes))),
         key_hash=hash_key(secret),
         prefix=secret[:10],
     )

@@ -1,0 +1,256 @@
+"""`vocable bench latency`: voice-to-voice latency over a real WebSocket, against a baseline.
+
+A real `vocable serve` process is started for vocable's own turn-taking, then one for the
+baseline (fixed 700 ms endpoint, no speculation, speech only after the whole reply), on the same
+corpus and engines. The client streams 20 ms frames at wall-clock pace. Voice-to-voice latency
+runs from the last speech sample of the user's utterance to the arrival of the first reply audio
+chunk above -45 dBFS.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from vocable.audio.io import read_audio_file
+from vocable.bench.corpus import QUESTIONS, synthesize_speech
+from vocable.bench.machine import machine_info
+from vocable.bench.stats import distribution, word_error_rate
+from vocable.realtime.client import Conversation, converse, first_loud, playback_gaps
+from vocable.realtime.turns import UNFINISHED_WORDS
+
+RATE = 24000
+LEAD_S = 0.4
+VOICES = ("kal", "slt", "awb", "rms")
+BASELINE_ENV = {
+    "VOCABLE_REALTIME__SPECULATE": "false",
+    "VOCABLE_REALTIME__FIXED_ENDPOINT_MS": "700",
+    "VOCABLE_REALTIME__STREAM_TTS": "false",
+}
+
+
+@dataclass
+class Utterance:
+    """A spoken input: the text, the audio at `RATE`, and where its speech ends."""
+
+    text: str
+    audio: np.ndarray
+    speech_end_s: float
+    resume_s: float = 0.0  # paused utterances: where speech starts again after the pause
+
+
+def _speech(text: str, voice: str, tmp: Path) -> np.ndarray:
+    path = synthesize_speech(text, tmp / f"{abs(hash((text, voice)))}.wav", voice=voice)
+    return read_audio_file(path, target_rate=RATE).samples
+
+
+def _last_speech(audio: np.ndarray) -> float:
+    loud = np.nonzero(np.abs(audio) > 0.02 * float(np.max(np.abs(audio))))[0]
+    return float(loud[-1] + 1) / RATE if len(loud) else 0.0
+
+
+def complete_utterance(text: str, voice: str, tmp: Path) -> Utterance:
+    """A whole question after `LEAD_S` of silence."""
+    speech = _speech(text, voice, tmp)
+    audio = np.concatenate([np.zeros(int(LEAD_S * RATE), np.float32), speech])
+    return Utterance(text, audio, LEAD_S + _last_speech(speech))
+
+
+def paused_utterance(text: str, voice: str, pause_s: float, tmp: Path) -> Utterance:
+    """A question cut after a function word ("… of", "… the"), with a pause, then the rest."""
+    words = text.split()
+    cuts = [i for i in range(2, len(words) - 1) if words[i - 1].lower() in UNFINISHED_WORDS]
+    cut = cuts[len(cuts) // 2] if cuts else len(words) // 2
+    first = _speech(" ".join(words[:cut]), voice, tmp)
+    second = _speech(" ".join(words[cut:]), voice, tmp)
+    head = np.concatenate(
+        [
+            np.zeros(int(LEAD_S * RATE), np.float32),
+            first[: int(_last_speech(first) * RATE)],
+            np.zeros(int(pause_s * RATE), np.float32),
+        ]
+    )
+    resume = len(head) / RATE
+    return Utterance(text, np.concatenate([head, second]), resume + _last_speech(second), resume)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A `vocable serve` process on loopback; yields its realtime URL and its /health body."""
+    port = _free_port()
+    # A single-user server on loopback: the bench measures speech, not sign-in.
+    full_env = {
+        **os.environ,
+        **env,
+        "VOCABLE_DATA_DIR": str(data_dir),
+        "VOCABLE_AUTH__ENABLED": "false",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vocable", "serve", "--port", str(port)],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        health: dict[str, Any] = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+                if health.get("status") == "ready":
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        if health.get("status") != "ready":
+            raise RuntimeError(f"the bench server did not become ready: {health}")
+        yield f"ws://127.0.0.1:{port}/v1/realtime", health
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
+    conv = await converse(url, utt.audio, rate=RATE)
+    return _figures(conv, utt)
+
+
+def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
+    end = utt.speech_end_s
+
+    def since(kind: str) -> float | None:
+        found = conv.events(kind)
+        return round((found[0].t - end) * 1000, 1) if found else None
+
+    loud = first_loud(conv.audio(), RATE)
+    transcript = conv.events("conversation.item.input_audio_transcription.completed")
+    stopped = conv.events("input_audio_buffer.speech_stopped")
+    return {
+        "v2v": round((loud - end) * 1000, 1) if loud is not None else None,
+        "endpoint": since("input_audio_buffer.speech_stopped"),
+        "transcript": since("conversation.item.input_audio_transcription.completed"),
+        "first_text": since("response.output_text.delta"),
+        "gaps": playback_gaps(conv.audio(), RATE),
+        "wer": word_error_rate(utt.text, transcript[0].event["transcript"])
+        if transcript and transcript[0].event
+        else 1.0,
+        "cut_in": bool(
+            stopped
+            and stopped[0].event
+            and utt.resume_s
+            and stopped[0].event["audio_end_ms"] < utt.resume_s * 1000
+        ),
+    }
+
+
+async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | None:
+    onset: list[float] = []
+
+    def inject(conv: Conversation, t: float) -> np.ndarray | None:
+        loud = first_loud(conv.audio(), RATE)
+        if onset or loud is None or t < loud + 0.6:
+            return None
+        lead = second.speech_end_s - _last_speech(second.audio[int(LEAD_S * RATE) :]) - LEAD_S
+        onset.append(t + LEAD_S + max(0.0, lead))
+        return second.audio
+
+    def stop(conv: Conversation, t: float) -> bool:
+        return len(conv.events("response.done")) >= 2 or (bool(onset) and t > onset[0] + 8)
+
+    conv = await converse(url, first.audio, rate=RATE, inject=inject, stop_when=stop)
+    created = conv.events("response.created")
+    if not onset or not created or created[0].event is None:
+        return None
+    first_id = created[0].event["response"]["id"]
+    chunks = conv.audio(first_id)
+    return round((chunks[-1].t - onset[0]) * 1000, 1) if chunks else None
+
+
+def _summary(runs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("v2v", "endpoint", "transcript", "first_text"):
+        values = [r[name] for r in runs if r[name] is not None]
+        out.update(distribution(prefix + name, values))
+    out[prefix + "gaps_over_40ms"] = sum(r["gaps"] for r in runs)
+    out[prefix + "stt_wer_mean"] = round(float(np.mean([r["wer"] for r in runs])), 3)
+    out[prefix + "no_reply"] = sum(r["v2v"] is None for r in runs)
+    return out
+
+
+async def run_latency_bench(
+    *, n: int, seed: int = 0, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """Run the corpus against vocable and the baseline; return the figures."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="vocable-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        progress("generating the corpus (flite voices, not the reply voice)…")
+        texts = [rng.choice(QUESTIONS) for _ in range(n)]
+        voices = [VOICES[i % len(VOICES)] for i in range(n)]
+        complete = [complete_utterance(t, v, tmp) for t, v in zip(texts, voices, strict=True)]
+        paused = [
+            paused_utterance(t, v, rng.uniform(0.3, 0.7), tmp)
+            for t, v in zip(texts, voices, strict=True)
+        ]
+        barge = [complete_utterance(rng.choice(QUESTIONS), v, tmp) for v in voices]
+        result: dict[str, Any] = {"bench": "latency", "n": n, "seed": seed}
+        with serving(tmp / "vocable", {}) as (url, health):
+            runs = []
+            for i, utt in enumerate(complete, 1):
+                runs.append(await _complete(url, utt))
+                progress(f"vocable {i}/{n}: voice-to-voice {runs[-1]['v2v']} ms")
+            paused_runs = [await _complete(url, utt) for utt in paused]
+            progress("barge-in scenarios…")
+            reactions = [
+                r
+                for a, b in zip(complete, barge, strict=True)
+                if (r := await _barge_in(url, a, b)) is not None
+            ]
+        result.update(_summary(runs))
+        result.update(_summary(paused_runs, "paused_"))
+        result["false_cut_in_ratio"] = round(sum(r["cut_in"] for r in paused_runs) / n, 3)
+        result.update(distribution("barge_in_reaction", reactions))
+        result["barge_in_n"] = len(reactions)
+        with serving(tmp / "baseline", BASELINE_ENV) as (url, _):
+            base = []
+            for i, utt in enumerate(complete, 1):
+                base.append(await _complete(url, utt))
+                progress(f"baseline {i}/{n}: voice-to-voice {base[-1]['v2v']} ms")
+            base_paused = [await _complete(url, utt) for utt in paused]
+        result["baseline"] = {
+            **_summary(base),
+            "false_cut_in_ratio": round(sum(r["cut_in"] for r in base_paused) / n, 3),
+        }
+        ours, theirs = result.get("v2v_p50_ms"), result["baseline"].get("v2v_p50_ms")
+        result["speedup_ratio"] = round(theirs / ours, 2) if ours and theirs else None
+        result["machine"] = machine_info(health.get("engines"))
+    return result
+
+
+def summary_line(r: dict[str, Any]) -> str:
+    """One line for people."""
+    return (
+        f"bench latency n={r['n']}: voice-to-voice p50 {r['v2v_p50_ms']} ms, p95 {r['v2v_p95_ms']}"
+        f" ms (baseline p50 {r['baseline']['v2v_p50_ms']} ms, speedup {r['speedup_ratio']}x) | "
+        f"false cut-ins {r['false_cut_in_ratio']:.0%} | barge-in p95 "
+        f"{r['barge_in_reaction_p95_ms']} ms | gaps>40ms {r['gaps_over_40ms']}"
+    )

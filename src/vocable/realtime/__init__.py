@@ -1,0 +1,1 @@
+"""The real-time conversation: WebSocket protocol, turn-taking, barge-in and paced playout."""

@@ -1,0 +1,166 @@
+"""A realtime client that streams audio at wall-clock pace and records what comes back.
+
+Used by `vocable talk --input/--output` and by `vocable bench latency`: audio goes out in 20 ms
+frames, never faster than real time, so the server cannot read ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import websockets
+
+from vocable.audio.convert import float_to_pcm16, pcm16_to_float
+
+FRAME_MS = 20
+
+
+@dataclass
+class Received:
+    """One thing the server sent, with its arrival time (seconds since streaming began)."""
+
+    t: float
+    event: dict[str, Any] | None = None
+    audio: bytes | None = None
+    response_id: str = ""
+
+
+@dataclass
+class Conversation:
+    """Everything a client run sent and received."""
+
+    rate: int
+    received: list[Received] = field(default_factory=list)
+
+    def events(self, kind: str) -> list[Received]:
+        """Events of one type, in arrival order."""
+        return [r for r in self.received if r.event is not None and r.event["type"] == kind]
+
+    def audio(self, response_id: str | None = None) -> list[Received]:
+        """Reply audio chunks (of one response, or all)."""
+        return [
+            r
+            for r in self.received
+            if r.audio is not None and (response_id is None or r.response_id == response_id)
+        ]
+
+    def reply_pcm(self) -> bytes:
+        """All reply audio, concatenated."""
+        return b"".join(r.audio for r in self.audio() if r.audio is not None)
+
+
+StopWhen = Callable[[Conversation, float], bool]
+Inject = Callable[[Conversation, float], "npt.NDArray[np.float32] | None"]
+"""Called before each frame; audio it returns replaces what is left to send."""
+
+
+def response_done(conv: Conversation, _: float) -> bool:
+    """Stop once a response has finished."""
+    return bool(conv.events("response.done"))
+
+
+async def converse(
+    url: str,
+    audio: npt.NDArray[np.float32],
+    *,
+    rate: int = 24000,
+    stop_when: StopWhen = response_done,
+    timeout_s: float = 30.0,
+    headers: dict[str, str] | None = None,
+    session: dict[str, Any] | None = None,
+    inject: Inject | None = None,
+) -> Conversation:
+    """Stream `audio` (mono float at `rate`) in real time, then silence, until `stop_when`.
+
+    Raises:
+        TimeoutError: `stop_when` was not met within `timeout_s`.
+    """
+    conv = Conversation(rate)
+    frame = int(rate * FRAME_MS / 1000)
+    async with websockets.connect(url, max_size=None, additional_headers=headers) as ws:
+        update = {
+            "type": "realtime",
+            "audio": {
+                "input": {"format": {"type": "audio/pcm", "rate": rate}},
+                "output": {"format": {"type": "audio/pcm", "rate": rate}},
+            },
+            **(session or {}),
+        }
+        await ws.send(json.dumps({"type": "session.update", "session": update}))
+        while json.loads(await ws.recv())["type"] != "session.updated":
+            pass
+        t0 = time.monotonic()
+        current = ""
+
+        async def receive() -> None:
+            nonlocal current
+            async for message in ws:
+                t = time.monotonic() - t0
+                event = json.loads(message)
+                kind = event["type"]
+                if kind == "response.created":
+                    current = event["response"]["id"]
+                if kind == "response.output_audio.delta":
+                    pcm = base64.b64decode(event["delta"])
+                    conv.received.append(Received(t, audio=pcm, response_id=event["response_id"]))
+                else:
+                    conv.received.append(Received(t, event=event, response_id=current))
+
+        receiver = asyncio.create_task(receive())
+        try:
+            async with asyncio.timeout(timeout_s):
+                i = 0
+                while not stop_when(conv, time.monotonic() - t0):
+                    due = t0 + i * FRAME_MS / 1000
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    extra = inject(conv, time.monotonic() - t0) if inject else None
+                    if extra is not None:
+                        audio = np.concatenate([audio[: i * frame], extra])
+                    piece = audio[i * frame : (i + 1) * frame]
+                    if len(piece) < frame:
+                        piece = np.pad(piece, (0, frame - len(piece)))
+                    payload = base64.b64encode(float_to_pcm16(piece)).decode()
+                    await ws.send(
+                        json.dumps({"type": "input_audio_buffer.append", "audio": payload})
+                    )
+                    i += 1
+                    if receiver.done():
+                        break
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await receiver
+    return conv
+
+
+def first_loud(chunks: list[Received], rate: int, dbfs: float = -45.0) -> float | None:
+    """Arrival time of the first chunk whose RMS level is above `dbfs`."""
+    floor = 10 ** (dbfs / 20)
+    for chunk in chunks:
+        samples = pcm16_to_float(chunk.audio or b"")
+        if len(samples) and float(np.sqrt(np.mean(samples**2))) > floor:
+            return chunk.t
+    return None
+
+
+def playback_gaps(chunks: list[Received], rate: int, gap_ms: float = 40.0) -> int:
+    """Gaps longer than `gap_ms` a listener would hear, playing chunks as they arrive."""
+    gaps = 0
+    play_end: float | None = None
+    for chunk in chunks:
+        duration = len(chunk.audio or b"") / 2 / rate
+        if play_end is None:
+            play_end = chunk.t
+        elif chunk.t - play_end > gap_ms / 1000:
+            gaps += 1
+        play_end = max(play_end, chunk.t) + duration
+    return gaps

@@ -1,0 +1,140 @@
+"""The reply side of a realtime session: starting, finishing, cancelling and truncating replies.
+
+History keeps only what the listener heard: a finished reply in full, a cancelled one up to where
+playback stopped, and a truncated one up to the client's ``audio_end_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from vocable.engines.llm.base import ChatMessage
+from vocable.engines.loader import Engines
+from vocable.frames import PipelineEventType
+from vocable.pipeline.stage import StageContext
+from vocable.realtime.protocol import ProtocolError, SessionConfig, server_event
+from vocable.realtime.response import Response, SendBytes, SendJson, new_response, run_response
+from vocable.stages.respond import Conversation
+
+E = PipelineEventType
+
+
+class Replies:
+    """Starts and ends the replies of one session; `current` is the one the user hears."""
+
+    def __init__(
+        self,
+        ctx: StageContext,
+        engines: Engines,
+        conversation: Conversation,
+        send_json: SendJson,
+        send_bytes: SendBytes,
+    ) -> None:
+        self.ctx = ctx
+        self.engines = engines
+        self.conversation = conversation
+        self._send_json = send_json
+        self._send_bytes = send_bytes
+        self.turn = 0
+        """The newest turn id handed out (one per reply, speculative ones included)."""
+        self.current: Response | None = None
+
+    async def _emit(self, kind: str, turn: int, **fields: Any) -> None:
+        await self._send_json(server_event(kind, turn, **fields))
+
+    def start(self, text: str, session: SessionConfig, *, binary: bool) -> Response:
+        """Start generating a reply to `text`; it is held until `playout.release()`."""
+        self.turn += 1
+        response = new_response(
+            self.turn,
+            text,
+            ctx=self.ctx,
+            rate=session.output_rate,
+            lead_s=self.ctx.settings.realtime.playout_lead_ms / 1000,
+            send_json=self._send_json,
+            send_bytes=self._send_bytes if binary else None,
+        )
+        response.task = asyncio.create_task(self._run(response, session.voice), name=response.id)
+        return response
+
+    async def _run(self, response: Response, voice: str | None) -> None:
+        await run_response(
+            response,
+            ctx=self.ctx,
+            engines=self.engines,
+            conversation=self.conversation,
+            send_json=self._send_json,
+            voice=voice,
+        )
+        turn = response.turn_id
+        ids = {
+            "response_id": response.id,
+            "item_id": response.item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+        heard = response.playout.heard_text(response.playout.sent_s)
+        await self._emit("response.output_audio.done", turn, **ids)
+        await self._emit("response.output_audio_transcript.done", turn, transcript=heard, **ids)
+        self.conversation.add_exchange(response.user_text, heard)
+        self.ctx.bus.emit("synthesize", E.TURN_DONE, turn)
+        await self._emit(
+            "response.done",
+            turn,
+            response={
+                "id": response.id,
+                "status": response.status,
+                "output": [{"id": response.item_id}],
+            },
+        )
+
+    async def cancel(self, response: Response, *, reason: str, notify: bool = True) -> None:
+        """Stop `response` at once.
+
+        A reply the user was hearing is logged as interrupted; `notify` also tells the client.
+        """
+        response.playout.pause()
+        if response.task is not None and not response.task.done():
+            response.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await response.task
+        response.status = "cancelled"
+        if not response.playout.released:
+            return
+        self.ctx.bus.emit("session", E.INTERRUPTED, response.turn_id, reason=reason)
+        self.conversation.add_exchange(response.user_text, response.playout.heard_text())
+        if not notify:
+            return
+        await self._emit(
+            "response.output_audio.done",
+            response.turn_id,
+            response_id=response.id,
+            item_id=response.item_id,
+        )
+        await self._emit(
+            "response.done",
+            response.turn_id,
+            response={
+                "id": response.id,
+                "status": "cancelled",
+                "status_details": {"type": "cancelled", "reason": reason},
+            },
+        )
+
+    def truncate(self, audio_end_ms: object) -> None:
+        """The client played the current reply only up to `audio_end_ms`: forget the rest.
+
+        Raises:
+            ProtocolError: no reply to truncate, or a bad ``audio_end_ms``.
+        """
+        response = self.current
+        if response is None or not isinstance(audio_end_ms, int | float) or audio_end_ms < 0:
+            raise ProtocolError(
+                "truncate needs a reply and audio_end_ms >= 0", code="invalid_value"
+            )
+        heard = response.playout.heard_text(audio_end_ms / 1000)
+        messages = self.conversation.messages
+        if messages and messages[-1].role == "assistant":
+            messages[-1] = ChatMessage("assistant", heard)

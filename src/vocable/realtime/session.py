@@ -1,0 +1,355 @@
+"""One realtime conversation: audio in, turn-taking, speculative replies, barge-in, events out.
+
+Protocol (see docs/realtime.md): the client sends ``session.update``, then audio; the server
+answers ``input_audio_buffer.speech_started`` / ``speech_stopped``, the transcription, then the
+``response.*`` events of the reply. Everything of one session runs in one task group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+from vocable.audio.convert import StreamResampler, pcm16_to_float
+from vocable.config import Settings
+from vocable.engines.loader import Engines
+from vocable.engines.vad.base import VoiceActivityDetector
+from vocable.engines.worker import BlockingWorker
+from vocable.frames import PipelineEventType
+from vocable.pipeline.stage import StageContext
+from vocable.realtime.protocol import (
+    ProtocolError,
+    SessionConfig,
+    check_pcm,
+    decode_audio,
+    error_event,
+    new_id,
+    parse_client_event,
+    server_event,
+)
+from vocable.realtime.replies import Replies
+from vocable.realtime.response import Response
+from vocable.realtime.turns import TurnDetector, TurnEvent, looks_complete
+from vocable.stages.respond import Conversation
+
+log = logging.getLogger(__name__)
+E = PipelineEventType
+RATE = 16000
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+SendBytes = Callable[[bytes], Awaitable[None]]
+
+
+class RealtimeSession:
+    """Runs one client's conversation until it disconnects or goes idle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engines: Engines,
+        vad: VoiceActivityDetector,
+        send_json: SendJson,
+        send_bytes: SendBytes,
+        *,
+        conversation: Conversation | None = None,
+        ctx: StageContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.realtime
+        self.engines = engines
+        self.vad = vad
+        self.ctx = ctx or StageContext.for_settings(settings)
+        self.conversation = conversation or Conversation(settings.llm.system_prompt)
+        self.session = SessionConfig(eagerness=self.cfg.eagerness)
+        self.id = new_id("sess")
+        self._send_json = send_json
+        self._send_bytes = send_bytes
+        self._binary_out = False
+        self._resampler: StreamResampler | None = None
+        self._input: deque[np.ndarray] = deque()
+        self._input_s = 0.0
+        self._has_input = asyncio.Event()
+        self.dropped_s = 0.0
+        self._worker = BlockingWorker("vad-session")
+        self._detector = self._new_detector()
+        self._recent: deque[np.ndarray] = deque(maxlen=64)
+        self._utterance: list[np.ndarray] = []
+        self._item_id = ""
+        self._speculation: asyncio.Task[str] | None = None
+        self._spec_response: Response | None = None
+        self.replies = Replies(self.ctx, engines, self.conversation, send_json, send_bytes)
+        self._barge_started: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _new_detector(self) -> TurnDetector:
+        vad = self.settings.vad
+        return TurnDetector(
+            frame_ms=self.vad.frame_samples / self.vad.sample_rate * 1000,
+            threshold=vad.threshold,
+            min_speech_ms=vad.min_speech_ms,
+            speculative_pause_ms=self.cfg.speculative_pause_ms,
+            eagerness=self.session.eagerness,
+            fixed_endpoint_ms=self.cfg.fixed_endpoint_ms,
+        )
+
+    async def emit(self, kind: str, turn_id: int | None = None, **fields: Any) -> None:
+        """Send a server event."""
+        await self._send_json(
+            server_event(kind, self.replies.turn if turn_id is None else turn_id, **fields)
+        )
+
+    async def run(self, messages: AsyncIterator[str | bytes]) -> None:
+        """Serve the client until `messages` ends (disconnect) or the idle timeout."""
+        await self._worker.run(self.vad.reset)
+        await self.emit("session.created", session=self.session.as_session(self.id))
+        audio = asyncio.create_task(self._audio_loop(), name=f"{self.id}:audio")
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.cfg.idle_timeout_s):
+                        message = await anext(messages)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    await self._send_json(error_event("idle_timeout", "session idle; closing"))
+                    break
+                await self._on_message(message)
+        finally:
+            audio.cancel()
+            await self._stop_all()
+            with contextlib.suppress(asyncio.CancelledError):
+                await audio
+            await self._worker.close()
+
+    async def _stop_all(self) -> None:
+        for response in (self._spec_response, self.replies.current):
+            if response is not None and response.speaking:
+                await self.replies.cancel(response, reason="client_gone", notify=False)
+        if self._speculation is not None:
+            self._speculation.cancel()
+        for task in [*self._tasks, self._speculation]:
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _on_message(self, message: str | bytes) -> None:
+        try:
+            if isinstance(message, bytes):
+                self._check_configured()
+                check_pcm(message)
+                self._binary_out = True
+                self._accept_audio(message)
+                return
+            event = parse_client_event(message)
+            await self._handle(event)
+        except ProtocolError as err:
+            event_id = None
+            await self._send_json(error_event(err.code, err.message, event_id=event_id))
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "session.update":
+            self.session.update(event.get("session"))
+            self._resampler = None
+            self._detector.eagerness = self.session.eagerness
+            await self.emit("session.updated", session=self.session.as_session(self.id))
+        elif kind == "input_audio_buffer.append":
+            self._check_configured()
+            self._accept_audio(decode_audio(event))
+        elif kind == "input_audio_buffer.commit":
+            if self._detector.in_utterance:
+                self._detector.in_utterance = False
+                await self._end_turn()
+            await self.emit("input_audio_buffer.committed", item_id=self._item_id)
+        elif kind == "input_audio_buffer.clear":
+            self._utterance.clear()
+            await self._drop_speculation()
+            self._detector = self._new_detector()
+            await self.emit("input_audio_buffer.cleared")
+        elif kind == "response.cancel":
+            if self.replies.current is not None and self.replies.current.speaking:
+                await self.replies.cancel(self.replies.current, reason="client_cancelled")
+        elif kind == "conversation.item.truncate":
+            self.replies.truncate(event.get("audio_end_ms"))
+        elif kind == "response.create":
+            raise ProtocolError(
+                "responses start when the user's turn ends; response.create is not supported",
+                code="not_supported",
+            )
+
+    def _check_configured(self) -> None:
+        if not self.session.configured:
+            raise ProtocolError(
+                "send session.update (with the input audio format) before audio",
+                code="session_not_configured",
+            )
+
+    def _accept_audio(self, pcm: bytes) -> None:
+        samples = pcm16_to_float(pcm)
+        if self.session.input_rate != RATE:
+            if self._resampler is None:
+                self._resampler = StreamResampler(self.session.input_rate, RATE)
+            samples = self._resampler.push(samples)
+        seconds = len(samples) / RATE
+        if self._input_s + seconds > self.cfg.max_input_buffer_s:
+            self.dropped_s += seconds
+            self.ctx.bus.emit("session", E.FRAMES_DROPPED, self.replies.turn, seconds=seconds)
+            return
+        self._input.append(samples)
+        self._input_s += seconds
+        self._has_input.set()
+
+    async def _audio_loop(self) -> None:
+        n = self.vad.frame_samples
+        pending = np.zeros(0, np.float32)
+        while True:
+            await self._has_input.wait()
+            chunks = list(self._input)
+            self._input.clear()
+            self._input_s = 0.0
+            self._has_input.clear()
+            pending = np.concatenate([pending, *chunks])
+            usable = len(pending) - len(pending) % n
+            block, pending = pending[:usable], pending[usable:]
+            if not usable:
+                continue
+            probs = await self._worker.run(self._score, block)
+            for i, prob in enumerate(probs):
+                frame = block[i * n : (i + 1) * n]
+                await self._on_frame(frame, prob)
+
+    def _score(self, block: np.ndarray) -> list[float]:
+        n = self.vad.frame_samples
+        return [self.vad.speech_probability(block[i : i + n]) for i in range(0, len(block), n)]
+
+    async def _on_frame(self, frame: np.ndarray, prob: float) -> None:
+        detector = self._detector
+        event = detector.step(prob)
+        if detector.in_utterance or event is TurnEvent.END:
+            self._utterance.append(frame)
+        else:
+            self._recent.append(frame)
+        if event is TurnEvent.START:
+            await self._speech_started()
+        elif event is TurnEvent.PAUSE and self.cfg.speculate:
+            self._start_speculation()
+        elif event is TurnEvent.RESUME:
+            await self._drop_speculation()
+        elif event is TurnEvent.END:
+            await self._end_turn()
+        if self._barge_started is not None and detector.in_utterance:
+            spoken_ms = detector.ms(detector.last_speech - detector.utterance_start)
+            if spoken_ms > self.cfg.backchannel_max_ms and self.replies.current is not None:
+                await self.replies.cancel(self.replies.current, reason="barge_in")
+                self._barge_started = None
+
+    async def _speech_started(self) -> None:
+        detector = self._detector
+        pad = max(1, round(self.settings.vad.pad_ms / detector.frame_ms))
+        lead = detector.frames - detector.utterance_start
+        self._utterance = list(self._recent)[-pad:] + self._utterance[-lead:]
+        self._recent.clear()
+        self._item_id = new_id("item")
+        self.ctx.bus.emit("vad", E.SPEECH_STARTED, self.replies.turn + 1)
+        await self.emit(
+            "input_audio_buffer.speech_started",
+            audio_start_ms=detector.ms(detector.utterance_start),
+            item_id=self._item_id,
+        )
+        if self.replies.current is not None and self.replies.current.speaking:
+            self.replies.current.playout.pause()
+            self._barge_started = asyncio.get_running_loop().time()
+
+    def _start_speculation(self) -> None:
+        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
+        self._speculation = asyncio.create_task(self._transcribe(audio), name="speculate")
+
+    async def _transcribe(self, audio: np.ndarray) -> str:
+        text = (await self.engines.stt.transcribe(audio)).text.strip()
+        self._detector.complete = looks_complete(text) or self._is_backchannel_text(text)
+        if self._barge_started is None and text:
+            self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
+        if self._detector.check_end():
+            self._spawn(self._end_turn())
+        return text
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop_speculation(self) -> None:
+        spec, self._speculation = self._speculation, None
+        response, self._spec_response = self._spec_response, None
+        if spec is not None:
+            spec.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await spec
+        if response is not None:
+            await self.replies.cancel(response, reason="speculation", notify=False)
+            self.ctx.bus.emit("turn", E.SPECULATION_DROPPED, response.turn_id)
+
+    async def _end_turn(self) -> None:
+        detector = self._detector
+        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
+        self._utterance = []
+        spec = self._speculation
+        self._speculation = None
+        await self.emit(
+            "input_audio_buffer.speech_stopped",
+            audio_end_ms=detector.ms(detector.last_speech),
+            item_id=self._item_id,
+        )
+        self.ctx.bus.emit("vad", E.SPEECH_STOPPED, self.replies.turn + 1)
+        try:
+            text = await spec if spec is not None else ""
+        except asyncio.CancelledError:
+            text = ""
+        if not text:
+            text = (await self.engines.stt.transcribe(audio)).text.strip()
+        response, self._spec_response = self._spec_response, None
+        if self._barge_started is not None and self._is_backchannel(text, detector):
+            self._barge_started = None
+            if response is not None:
+                await self.replies.cancel(response, reason="backchannel", notify=False)
+            if self.replies.current is not None:
+                self.replies.current.playout.resume()
+            return
+        self._barge_started = None
+        if self.replies.current is not None and self.replies.current.speaking:
+            await self.replies.cancel(self.replies.current, reason="barge_in")
+        if not text:
+            if response is not None:
+                await self.replies.cancel(response, reason="no_speech", notify=False)
+            return
+        await self.emit(
+            "conversation.item.input_audio_transcription.completed",
+            item_id=self._item_id,
+            content_index=0,
+            transcript=text,
+        )
+        if response is None or response.user_text != text:
+            if response is not None:
+                await self.replies.cancel(response, reason="transcript_changed", notify=False)
+            response = self.replies.start(text, self.session, binary=self._binary_out)
+        self.ctx.bus.emit("turn", E.TURN_STARTED, response.turn_id)
+        self.ctx.bus.emit("transcribe", E.TRANSCRIPT, response.turn_id, text=text)
+        self.replies.current = response
+        await self.emit(
+            "response.created",
+            response.turn_id,
+            response={"id": response.id, "status": "in_progress"},
+        )
+        response.playout.release()
+
+    def _is_backchannel(self, text: str, detector: TurnDetector) -> bool:
+        spoken_ms = detector.ms(detector.last_speech - detector.utterance_start)
+        return spoken_ms <= self.cfg.backchannel_max_ms and self._is_backchannel_text(text)
+
+    def _is_backchannel_text(self, text: str) -> bool:
+        return text.lower().strip(" .,!?") in self.cfg.backchannels

@@ -1,0 +1,185 @@
+"""Stored voice profiles: a ``voice_profiles`` row plus a folder of files per profile.
+
+The row holds the name, the engine, the folder and the 256-d embedding; the folder
+(``<data dir>/voices/<id>/``) holds ``reference.wav`` (the normalised sample, 16 kHz) and
+``profile.json`` (quality report, statistics, matching parameters, similarity scores). These
+functions need none of the heavy ``voices`` dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocable.audio.convert import float_to_pcm16
+from vocable.audio.io import write_wav
+from vocable.errors import NotFoundError, VoiceInputError
+from vocable.storage.db import Database
+from vocable.storage.models import VoiceProfile
+from vocable.storage.repo import profiles as repo
+from vocable.voices.embedding import RATE, as_bytes, from_bytes
+from vocable.voices.matching import MatchParams
+from vocable.voices.validate import check_name
+
+ENGINE = "piper+voice-matching"
+"""What a profile speaks with today: Piper, matched to the reference (not cloning)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A stored voice profile, as shown to people and API clients.
+
+    Attributes:
+        id: Row id.
+        name: Unique per user.
+        engine: How it speaks (``piper+voice-matching``).
+        created_at: When it was enrolled (UTC).
+        folder: Where its files are.
+        embedding: The reference's 256-d speaker embedding.
+        details: The contents of ``profile.json``: ``report`` (quality checks), ``match``
+            (matching parameters), ``similarity`` (matched output vs reference) and
+            ``baseline_similarity`` (plain engine voice vs reference).
+    """
+
+    id: int
+    name: str
+    engine: str
+    created_at: datetime
+    folder: Path
+    embedding: np.ndarray = field(repr=False)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def similarity(self) -> float | None:
+        """Cosine similarity of the profile's speech to the reference, from enrolment."""
+        value = self.details.get("similarity")
+        return float(value) if value is not None else None
+
+    @property
+    def match(self) -> MatchParams:
+        """The fitted voice-matching parameters.
+
+        Raises:
+            VoiceInputError: ``voice.damaged`` when the profile's files are gone.
+        """
+        if "match" not in self.details:
+            raise VoiceInputError(
+                f"the files of voice {self.name!r} are missing or damaged ({self.folder}); "
+                "remove it and add it again",
+                code="voice.damaged",
+            )
+        return MatchParams.from_dict(self.details["match"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (no embedding, no file paths)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "engine": self.engine,
+            "created_at": self.created_at.isoformat(),
+            "similarity": self.similarity,
+            "baseline_similarity": self.details.get("baseline_similarity"),
+            "report": self.details.get("report", {}),
+            "match": self.details.get("match", {}),
+        }
+
+
+async def save_profile(
+    db: Database,
+    root: Path,
+    *,
+    user_id: int,
+    name: str,
+    audio: np.ndarray,
+    vector: np.ndarray,
+    details: dict[str, Any],
+) -> Profile:
+    """Store a checked profile: the row and its folder, or neither if anything fails."""
+    folder: Path | None = None
+    try:
+        async with db.uow() as tx:
+            row = await repo.create_voice_profile(
+                tx, user_id=user_id, name=name, engine=ENGINE, embedding=as_bytes(vector)
+            )
+            folder = root / str(row.id)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_wav(folder / "reference.wav", float_to_pcm16(audio), RATE)
+            (folder / "profile.json").write_text(json.dumps(details, indent=2), "utf-8")
+            row = await repo.update_voice_profile(
+                tx, user_id=user_id, profile_id=row.id, sample_path=str(folder)
+            )
+            return _profile(row, details)
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+async def list_profiles(db: Database, *, user_id: int) -> list[Profile]:
+    """Every profile of `user_id`, by name."""
+    async with db.uow(readonly=True) as tx:
+        rows = await repo.list_voice_profiles(tx, user_id=user_id)
+    return [_profile(row, _details(row)) for row in rows]
+
+
+async def get_profile(db: Database, *, user_id: int, name: str) -> Profile:
+    """The profile `name` of `user_id` (``voice.not_found`` otherwise)."""
+    async with db.uow(readonly=True) as tx:
+        row = await repo.get_voice_profile(tx, user_id=user_id, name=name)
+    return _profile(row, _details(row))
+
+
+async def find_profile(db: Database, *, user_id: int, name: str) -> Profile | None:
+    """The profile `name` of `user_id`, or None."""
+    try:
+        return await get_profile(db, user_id=user_id, name=name)
+    except NotFoundError:
+        return None
+
+
+async def rename_profile(db: Database, *, user_id: int, name: str, new_name: str) -> Profile:
+    """Rename a profile (``voice.bad_name``, ``voice.not_found``, ``storage.duplicate``)."""
+    clean = check_name(new_name)
+    async with db.uow() as tx:
+        row = await repo.get_voice_profile(tx, user_id=user_id, name=name)
+        row = await repo.update_voice_profile(tx, user_id=user_id, profile_id=row.id, name=clean)
+    return _profile(row, _details(row))
+
+
+async def remove_profile(db: Database, data_dir: Path, *, user_id: int, name: str) -> None:
+    """Delete a profile and its folder (``voice.not_found`` when there is none)."""
+    async with db.uow() as tx:
+        row = await repo.get_voice_profile(tx, user_id=user_id, name=name)
+        await repo.delete_voice_profile(tx, user_id=user_id, profile_id=row.id)
+        folder = Path(row.sample_path) if row.sample_path else None
+    if folder is not None and folder.is_relative_to(data_dir / "voices"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _details(row: VoiceProfile) -> dict[str, Any]:
+    if not row.sample_path:
+        return {}
+    path = Path(row.sample_path) / "profile.json"
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+def _profile(row: VoiceProfile, details: dict[str, Any]) -> Profile:
+    return Profile(
+        id=row.id,
+        name=row.name,
+        engine=row.engine,
+        created_at=row.created_at,
+        folder=Path(row.sample_path or ""),
+        embedding=from_bytes(row.embedding or b""),
+        details=details,
+    )

@@ -1,0 +1,203 @@
+"""Turn detection, protocol parsing and paced playout, each on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import numpy as np
+import pytest
+
+from vocable.audio.convert import float_to_pcm16, pcm16_to_float
+from vocable.realtime.client import Received, first_loud, playback_gaps
+from vocable.realtime.playout import Playout, fade_in
+from vocable.realtime.protocol import (
+    ProtocolError,
+    SessionConfig,
+    decode_audio,
+    error_event,
+    parse_client_event,
+)
+from vocable.realtime.turns import TurnDetector, TurnEvent, looks_complete
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("What is the capital of France?", True),
+        ("Turn off the lights.", True),
+        ("What is the capital of", False),
+        ("I want to go and", False),
+        ("Um.", False),
+        ("so, well,", False),
+        ("I was thinking...", False),
+        ("hello there", False),
+        ("", False),
+    ],
+)
+def test_looks_complete(text: str, complete: bool) -> None:
+    assert looks_complete(text) is complete
+
+
+def run(detector: TurnDetector, pattern: str) -> list[tuple[int, TurnEvent]]:
+    """Feed '#' (speech) and '.' (silence) frames; return (frame, event) pairs."""
+    out = []
+    for ch in pattern:
+        event = detector.step(0.9 if ch == "#" else 0.1)
+        if event is not None:
+            out.append((detector.frames, event))
+    return out
+
+
+def test_turn_detector_adapts_the_endpoint_to_the_transcript() -> None:
+    d = TurnDetector(frame_ms=32, min_speech_ms=96, speculative_pause_ms=128)
+    events = run(d, "..####" + "." * 5)
+    assert events == [(5, TurnEvent.START), (10, TurnEvent.PAUSE)]
+    d.complete = True  # the speculative transcript reads as finished
+    assert d.required_silence_frames == round(300 / 32)
+    assert not d.check_end()
+    assert run(d, "." * 5) == [(15, TurnEvent.END)]
+    assert d.ms(d.last_speech) == 6 * 32 and d.utterance_start == 2
+
+
+def test_unfinished_speech_waits_and_resumes() -> None:
+    d = TurnDetector(frame_ms=32, speculative_pause_ms=128)
+    run(d, "####" + "." * 6)
+    d.complete = False
+    assert run(d, "." * 20) == []  # 1000 ms needed; 26 frames of silence is 832 ms
+    assert run(d, "##")[0][1] is TurnEvent.RESUME
+    assert d.complete is None
+    assert run(d, "." * 40)[-1][1] is TurnEvent.END  # unknown completeness: the long wait
+
+
+def test_a_fixed_endpoint_ignores_the_transcript() -> None:
+    d = TurnDetector(frame_ms=20, fixed_endpoint_ms=700, eagerness="high")
+    d.complete = True
+    assert d.required_silence_frames == 35
+
+
+def test_blips_do_not_start_a_turn() -> None:
+    d = TurnDetector(frame_ms=32, min_speech_ms=96)
+    assert run(d, "##.##.#..") == []
+
+
+def test_client_events_parse_and_fail_with_codes() -> None:
+    assert parse_client_event('{"type": "transcription_session.update"}')["type"] == (
+        "session.update"
+    )
+    for bad, code in [
+        ("nope", "invalid_json"),
+        ("[1]", "invalid_event"),
+        ('{"type": "x.y"}', "unknown_event"),
+    ]:
+        with pytest.raises(ProtocolError) as err:
+            parse_client_event(bad)
+        assert err.value.code == code
+    pcm = float_to_pcm16(np.zeros(4, np.float32))
+    assert decode_audio({"audio": base64.b64encode(pcm).decode()}) == pcm
+    for event, code in [
+        ({}, "invalid_audio"),
+        ({"audio": "!!"}, "invalid_audio"),
+        ({"audio": base64.b64encode(b"abc").decode()}, "invalid_audio_length"),
+    ]:
+        with pytest.raises(ProtocolError) as err:
+            decode_audio(event)
+        assert err.value.code == code
+    event = error_event("invalid_json", "bad", event_id="e1")
+    assert event["error"] == {
+        "type": "invalid_request_error",
+        "code": "invalid_json",
+        "message": "bad",
+        "event_id": "e1",
+    }
+
+
+def test_session_update_in_ga_and_beta_shapes() -> None:
+    cfg = SessionConfig()
+    cfg.update(
+        {
+            "type": "realtime",
+            "instructions": "be brief",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 16000},
+                    "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+                },
+                "output": {"format": {"type": "audio/pcm", "rate": 22050}, "voice": "joe"},
+            },
+        }
+    )
+    assert (cfg.input_rate, cfg.output_rate, cfg.eagerness, cfg.voice) == (
+        16000,
+        22050,
+        "high",
+        "joe",
+    )
+    beta = SessionConfig()
+    beta.update(
+        {"input_audio_format": "pcm16", "turn_detection": {"eagerness": "low"}, "voice": "x"}
+    )
+    assert (beta.input_rate, beta.eagerness, beta.voice) == (24000, "low", "x")
+    announced = cfg.as_session("sess_1")
+    assert announced["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 22050}
+    for bad in [
+        {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 8000}}}},
+        {"audio": {"input": {"format": {"type": "audio/pcmu"}}}},
+        {"input_audio_format": "g711_ulaw"},
+        {"turn_detection": {"eagerness": "extreme"}},
+        "not an object",
+    ]:
+        with pytest.raises(ProtocolError):
+            SessionConfig().update(bad)
+
+
+async def test_playout_is_paced_gated_and_knows_what_was_heard() -> None:
+    rate = 16000
+    sent: list[tuple[float, int]] = []
+    loop = asyncio.get_running_loop()
+
+    async def send(pcm: bytes, index: int) -> None:
+        sent.append((loop.time(), index))
+
+    done: list[tuple[int, str]] = []
+    playout = Playout(send, rate, lead_s=0.05, on_sentence_sent=lambda i, t: done.append((i, t)))
+    chunk = float_to_pcm16(np.full(1600, 0.5, np.float32))  # 100 ms
+    for index, text in [(0, "one two"), (1, "three four five six")]:
+        for _ in range(3):
+            playout.put_audio(chunk, index, text)
+    playout.finish()
+    task = asyncio.create_task(playout.run())
+    await asyncio.sleep(0.05)
+    assert sent == []  # held until released
+    playout.release()
+    await asyncio.sleep(0.12)
+    playout.pause()
+    paused_count = len(sent)
+    await asyncio.sleep(0.15)
+    assert len(sent) == paused_count  # nothing goes out while paused
+    heard = playout.heard_text()
+    playout.resume()
+    await asyncio.wait_for(task, 2)
+    span = sent[-1][0] - sent[0][0]
+    assert 0.35 < span < 0.9  # 600 ms of audio, sent at real-time pace (plus the pause)
+    assert [i for _, i in sent] == [0, 0, 0, 1, 1, 1]
+    assert done == [(0, "one two"), (1, "three four five six")]
+    assert heard in ("one", "one two")
+    assert playout.heard_text(playout.sent_s) == "one two three four five six"
+    assert playout.heard_text(0.45) == "one two three"
+
+
+def test_fade_in_and_client_metrics() -> None:
+    pcm = float_to_pcm16(np.full(480, 0.5, np.float32))
+    faded = pcm16_to_float(fade_in(pcm, 16000))
+    assert faded[0] == 0.0 and faded[40] == pytest.approx(0.25, abs=1e-3)
+    assert faded[80] == pytest.approx(0.5, abs=1e-3)  # 5 ms at 16 kHz
+    assert fade_in(b"", 16000) == b""
+    quiet, loud = float_to_pcm16(np.zeros(480, np.float32)), pcm
+    # 30 ms chunks: playing runs to 0.19 s, then the last one comes 310 ms late.
+    chunks = [
+        Received(t, audio=a) for t, a in [(0.1, quiet), (0.12, loud), (0.13, loud), (0.5, loud)]
+    ]
+    assert first_loud(chunks, 16000) == 0.12
+    assert playback_gaps(chunks, 16000) == 1
+    assert first_loud([Received(0.1, audio=quiet)], 16000) is None

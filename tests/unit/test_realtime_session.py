@@ -1,0 +1,305 @@
+"""The realtime session driven directly, with recording fakes for the engines.
+
+The real engines over a real WebSocket are in tests/e2e/test_realtime.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
+from vocable.audio.convert import float_to_pcm16
+from vocable.config import Settings
+from vocable.engines.loader import Engines
+from vocable.realtime.session import RealtimeSession
+
+RATE = 16000
+FRAME = 320  # 20 ms
+
+
+def tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), np.float32)
+
+
+class ScriptedSTT(FakeSTT):
+    """Answers each call with the next text of a script (the last one repeats)."""
+
+    def __init__(self, *texts: str) -> None:
+        super().__init__(texts[0])
+        self.script = list(texts)
+
+    async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def,override]
+        self.text = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return await super().transcribe(audio)
+
+
+class Client:
+    """Feeds a session as a WebSocket would, in real time, and records what it sends."""
+
+    def __init__(self, settings: Settings, stt: FakeSTT, llm: FakeLLM, tts: FakeTTS) -> None:
+        engines = Engines(vad=ThresholdVAD(), stt=stt, llm=llm, tts=tts)  # type: ignore[arg-type]
+        self.sent: list[dict[str, Any]] = []
+        self.audio = 0
+        self.changed = asyncio.Condition()
+        self.inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self.session = RealtimeSession(settings, engines, ThresholdVAD(), self._json, self._bytes)
+
+    async def _json(self, event: dict[str, Any]) -> None:
+        if event["type"] == "response.output_audio.delta":
+            self.audio += 1
+        self.sent.append(event)
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def _bytes(self, data: bytes) -> None:
+        self.audio += 1
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def until(self, predicate: Any, limit_s: float = 10) -> None:
+        async with asyncio.timeout(limit_s), self.changed:
+            await self.changed.wait_for(predicate)
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.sent if e["type"] != "response.output_audio.delta"]
+
+    async def messages(self) -> AsyncIterator[str | bytes]:
+        while (item := await self.inbox.get()) is not None:
+            yield item
+
+    def send(self, event: dict[str, Any] | bytes | str) -> None:
+        self.inbox.put_nowait(event if isinstance(event, str | bytes) else json.dumps(event))
+
+    def configure(self) -> None:
+        self.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE}}},
+                },
+            }
+        )
+
+    async def speak(self, audio: np.ndarray, pace: float = 1.0) -> None:
+        for i in range(0, len(audio), FRAME):
+            pcm = float_to_pcm16(audio[i : i + FRAME])
+            self.send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+            )
+            await asyncio.sleep(FRAME / RATE / pace)
+
+    async def wait_for(self, kind: str, count: int = 1, limit_s: float = 10) -> None:
+        await self.until(lambda: self.types().count(kind) >= count, limit_s)
+
+
+@pytest.fixture
+def settings_rt(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"realtime": settings.realtime.model_copy(update={"playout_lead_ms": 60})}
+    )
+
+
+async def run(client: Client, script: Any) -> None:
+    task = asyncio.create_task(client.session.run(client.messages()))
+    try:
+        await script()
+    finally:
+        client.inbox.put_nowait(None)
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_spoken_turn_gets_a_spoken_reply(settings_rt: Settings) -> None:
+    llm = FakeLLM(["Paris is ", "the capital. ", "It is lovely."])
+    client = Client(settings_rt, ScriptedSTT("What is the capital of France?"), llm, FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(1.0), silence(0.6)]))
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    types = client.types()
+    assert types[:2] == ["session.created", "session.updated"]
+    order = [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "conversation.item.input_audio_transcription.completed",
+        "response.created",
+        "response.output_text.delta",
+        "response.output_audio.done",
+        "response.done",
+    ]
+    assert [t for t in types if t in order] == sorted(
+        [t for t in types if t in order], key=order.index
+    )
+    assert client.audio > 0
+    done = [e for e in client.sent if e["type"] == "response.done"][0]
+    assert done["response"]["status"] == "completed"
+    assert all("turn_id" in e and e["server_ts_ms"] > 0 for e in client.sent)
+    assert [m.role for m in client.session.conversation.messages] == ["user", "assistant"]
+    assert client.session.conversation.messages[1].content == "Paris is the capital. It is lovely."
+
+
+async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings) -> None:
+    stt = ScriptedSTT("What is the capital of", "What is the capital of France?")
+    llm = FakeLLM(["Paris."])
+    client = Client(settings_rt, stt, llm, FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(
+            np.concatenate([silence(0.3), tone(0.8), silence(0.5), tone(0.5), silence(0.6)])
+        )
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    assert client.types().count("input_audio_buffer.speech_stopped") == 1  # one turn, not two
+    transcript = [
+        e
+        for e in client.sent
+        if e["type"] == "conversation.item.input_audio_transcription.completed"
+    ]
+    assert transcript[0]["transcript"] == "What is the capital of France?"
+    assert [m[1].content for m in llm.prompts[-1:] for _ in [0]] or True
+    assert llm.prompts[-1][-1].content == "What is the capital of France?"
+
+
+async def test_barge_in_stops_the_reply_and_keeps_what_was_heard(settings_rt: Settings) -> None:
+    words = [f"word{i} " for i in range(40)] + ["end."]
+    llm = FakeLLM(words)
+    stt = ScriptedSTT("Tell me a long story.", "Stop, tell me something else.")
+    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        await client.until(lambda: client.audio >= 5)
+        await client.speak(np.concatenate([tone(1.2), silence(0.6)]))
+        await client.wait_for("response.done", 2)
+
+    await run(client, script)
+    dones = [e for e in client.sent if e["type"] == "response.done"]
+    assert dones[0]["response"]["status"] == "cancelled"
+    assert dones[0]["response"]["status_details"]["reason"] == "barge_in"
+    heard = client.session.conversation.messages[1].content
+    assert heard and "end." not in heard  # truncated where playback stopped
+    assert len(heard.split()) < 41
+
+
+async def test_a_backchannel_does_not_cancel_the_reply(settings_rt: Settings) -> None:
+    llm = FakeLLM([f"word{i} " for i in range(30)] + ["end."])
+    stt = ScriptedSTT("Tell me a story.", "mm-hm")
+    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        await client.until(lambda: client.audio >= 3)
+        await client.speak(np.concatenate([tone(0.3), silence(0.6)]))
+        await client.wait_for("response.done", limit_s=20)
+
+    await run(client, script)
+    dones = [e for e in client.sent if e["type"] == "response.done"]
+    assert [d["response"]["status"] for d in dones] == ["completed"]
+    assert client.session.conversation.messages[-1].content.endswith("end.")
+
+
+async def test_bad_input_gets_error_codes_and_the_session_survives(settings_rt: Settings) -> None:
+    client = Client(settings_rt, ScriptedSTT("hi"), FakeLLM(["Hi."]), FakeTTS())
+
+    async def script() -> None:
+        client.send({"type": "input_audio_buffer.append", "audio": "AAAA"})  # before update
+        client.send("{not json")
+        client.send({"type": "nonsense.event"})
+        client.send({"no": "type"})
+        client.configure()
+        client.send({"type": "input_audio_buffer.append", "audio": "###"})
+        client.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"abc").decode()}
+        )
+        client.send(b"\x00\x01\x02")
+        client.send(
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 44100}}}},
+            }
+        )
+        client.send({"type": "response.create"})
+        client.send({"type": "conversation.item.truncate", "audio_end_ms": -1})
+        await client.wait_for("error", 10)
+        client.configure()
+        await client.wait_for("session.updated", 2)
+
+    await run(client, script)
+    codes = [e["error"]["code"] for e in client.sent if e["type"] == "error"]
+    assert codes == [
+        "session_not_configured",
+        "invalid_json",
+        "unknown_event",
+        "invalid_event",
+        "invalid_audio",
+        "invalid_audio_length",
+        "invalid_audio_length",
+        "invalid_value",
+        "not_supported",
+        "invalid_value",
+    ]
+
+
+async def test_a_flood_of_audio_is_bounded_and_counted(settings_rt: Settings) -> None:
+    cfg = settings_rt.model_copy(
+        update={"realtime": settings_rt.realtime.model_copy(update={"max_input_buffer_s": 0.5})}
+    )
+    client = Client(cfg, ScriptedSTT("hi"), FakeLLM(["Hi."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.wait_for("session.updated")
+        pcm = base64.b64encode(float_to_pcm16(silence(0.1))).decode()
+        for _ in range(200):  # 20 s of audio at once
+            client.send({"type": "input_audio_buffer.append", "audio": pcm})
+        await asyncio.sleep(0.5)
+
+    await run(client, script)
+    assert client.session.dropped_s > 10
+
+
+async def test_disconnect_mid_reply_leaves_no_task(settings_rt: Settings) -> None:
+    llm = FakeLLM([f"w{i} " for i in range(500)], delay_s=0.01)
+    client = Client(settings_rt, ScriptedSTT("Talk."), llm, FakeTTS())
+    baseline = len(asyncio.all_tasks())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        await asyncio.sleep(0.1)
+
+    await run(client, script)  # the client goes away while the reply streams
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == baseline
+    assert llm.closed_early
+
+
+async def test_idle_sessions_are_closed(settings_rt: Settings) -> None:
+    cfg = settings_rt.model_copy(
+        update={"realtime": settings_rt.realtime.model_copy(update={"idle_timeout_s": 0.2})}
+    )
+    client = Client(cfg, ScriptedSTT("hi"), FakeLLM(["Hi."]), FakeTTS())
+    await asyncio.wait_for(client.session.run(client.messages()), 5)
+    assert [e["error"]["code"] for e in client.sent if e["type"] == "error"] == ["idle_timeout"]
