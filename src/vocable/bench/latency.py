@@ -35,6 +35,13 @@ from vocable.realtime.turns import UNFINISHED_WORDS
 RATE = 24000
 LEAD_S = 0.4
 VOICES = ("kal", "slt", "awb", "rms")
+LONG_ANSWERS = (
+    "Tell me a long story about a dragon who learns to bake bread.",
+    "Explain in detail how a steam engine works.",
+    "Describe your perfect day from morning to night.",
+    "Tell me everything you know about the history of Rome.",
+)
+"""Questions that draw long replies, for the barge-in scenario."""
 BASELINE_ENV = {
     "VOCABLE_REALTIME__SPECULATE": "false",
     "VOCABLE_REALTIME__FIXED_ENDPOINT_MS": "700",
@@ -135,7 +142,9 @@ async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
 
 
 def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
-    end = utt.speech_end_s
+    # From when the last speech sample actually went out: a client running late is not
+    # counted against the server.
+    end = conv.sent_time(int(utt.speech_end_s * RATE)) or utt.speech_end_s
 
     def since(kind: str) -> float | None:
         found = conv.events(kind)
@@ -163,26 +172,31 @@ def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
 
 
 async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | None:
-    onset: list[float] = []
+    """Talk over the reply 300 ms into it; None when the reply had ended before the onset."""
+    starts: list[int] = []
 
     def inject(conv: Conversation, t: float) -> np.ndarray | None:
         loud = first_loud(conv.audio(), RATE)
-        if onset or loud is None or t < loud + 0.6:
+        if starts or loud is None or t < loud + 0.3 - LEAD_S:
             return None
-        lead = second.speech_end_s - _last_speech(second.audio[int(LEAD_S * RATE) :]) - LEAD_S
-        onset.append(t + LEAD_S + max(0.0, lead))
+        starts.append(len(conv.sent_at) * RATE * 20 // 1000)
         return second.audio
 
     def stop(conv: Conversation, t: float) -> bool:
-        return len(conv.events("response.done")) >= 2 or (bool(onset) and t > onset[0] + 8)
+        over = bool(starts) and len(conv.sent_at) * 0.02 > starts[0] / RATE + 8
+        return len(conv.events("response.done")) >= 2 or over
 
     conv = await converse(url, first.audio, rate=RATE, inject=inject, stop_when=stop)
     created = conv.events("response.created")
-    if not onset or not created or created[0].event is None:
+    if not starts or not created or created[0].event is None:
         return None
-    first_id = created[0].event["response"]["id"]
-    chunks = conv.audio(first_id)
-    return round((chunks[-1].t - onset[0]) * 1000, 1) if chunks else None
+    level = np.abs(second.audio)
+    spoken = int(np.nonzero(level > 0.02 * float(np.max(level)))[0][0])
+    onset = conv.sent_time(starts[0] + spoken)  # when the user's speech actually went out
+    chunks = conv.audio(created[0].event["response"]["id"])
+    if onset is None or not chunks or chunks[-1].t < onset:
+        return None  # the reply was over before the user spoke: nothing to react to
+    return round((chunks[-1].t - onset) * 1000, 1)
 
 
 def _summary(runs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
@@ -212,6 +226,7 @@ async def run_latency_bench(
             for t, v in zip(texts, voices, strict=True)
         ]
         barge = [complete_utterance(rng.choice(QUESTIONS), v, tmp) for v in voices]
+        storytellers = [complete_utterance(rng.choice(LONG_ANSWERS), v, tmp) for v in voices]
         result: dict[str, Any] = {"bench": "latency", "n": n, "seed": seed}
         with serving(tmp / "vocable", {}) as (url, health):
             runs = []
@@ -222,7 +237,7 @@ async def run_latency_bench(
             progress("barge-in scenarios…")
             reactions = [
                 r
-                for a, b in zip(complete, barge, strict=True)
+                for a, b in zip(storytellers, barge, strict=True)
                 if (r := await _barge_in(url, a, b)) is not None
             ]
         result.update(_summary(runs))

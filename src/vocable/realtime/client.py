@@ -40,6 +40,13 @@ class Conversation:
 
     rate: int
     received: list[Received] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+    """When each 20 ms frame actually went out (seconds since streaming began)."""
+
+    def sent_time(self, sample: int) -> float | None:
+        """When the frame holding input sample `sample` went out (None: not sent)."""
+        frame = sample * 1000 // (self.rate * FRAME_MS)
+        return self.sent_at[frame] if frame < len(self.sent_at) else None
 
     def events(self, kind: str) -> list[Received]:
         """Events of one type, in arrival order."""
@@ -132,6 +139,7 @@ async def converse(
                     await ws.send(
                         json.dumps({"type": "input_audio_buffer.append", "audio": payload})
                     )
+                    conv.sent_at.append(time.monotonic() - t0)
                     i += 1
                     if receiver.done():
                         break

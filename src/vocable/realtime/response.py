@@ -17,6 +17,7 @@ from vocable.frames import (
     Frame,
     LLMDone,
     LLMToken,
+    PipelineEvent,
     PipelineEventType,
     Sentence,
     Transcript,
@@ -142,15 +143,20 @@ async def run_response(
         chunker,
         Synthesize(ctx, engines.tts, voice),
     ]
+
+    def on_event(event: PipelineEvent) -> None:
+        # The chunker consumes the tokens; the text deltas come from the event stream.
+        if event.kind is PipelineEventType.LLM_TOKEN and event.turn_id == turn:
+            queue_json("response.output_text.delta", delta=event.payload["text"])
+
+    remove_listener = ctx.bus.add_listener(on_event)
     play = asyncio.create_task(playout.run(), name=f"playout:{response.id}")
     try:
         async with Pipeline(stages, bus=ctx.bus) as pipe:
             await pipe.send(Transcript(response.user_text, turn_id=turn))
             await pipe.end()
             async for frame in pipe:
-                if isinstance(frame, LLMToken):
-                    queue_json("response.output_text.delta", delta=frame.text)
-                elif isinstance(frame, Sentence):
+                if isinstance(frame, Sentence):
                     sentences[frame.index] = frame.text
                     queue_json("response.output_audio_transcript.delta", delta=frame.text + " ")
                 elif isinstance(frame, AudioChunk):
@@ -179,6 +185,7 @@ async def run_response(
         await play
         response.status = "completed"
     finally:
+        remove_listener()
         if not play.done():
             play.cancel()
             with contextlib.suppress(asyncio.CancelledError):
