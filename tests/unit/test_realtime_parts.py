@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
-from vocable.realtime.client import Received, first_loud, playback_gaps
+from vocable.realtime.client import Conversation, Received, first_loud, playback_gaps
 from vocable.realtime.playout import Playout, fade_in
 from vocable.realtime.protocol import (
     ProtocolError,
@@ -201,3 +201,39 @@ def test_fade_in_and_client_metrics() -> None:
     assert first_loud(chunks, 16000) == 0.12
     assert playback_gaps(chunks, 16000) == 1
     assert first_loud([Received(0.1, audio=quiet)], 16000) is None
+
+
+async def test_injected_audio_starts_where_it_was_injected() -> None:
+    """Audio injected after the original ran out starts at the injection, not inside it."""
+    import json as _json
+
+    import websockets
+
+    from vocable.realtime.client import converse
+
+    got: list[np.ndarray] = []
+
+    async def handler(ws: websockets.ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(_json.dumps({"type": "session.updated"}))
+        async for message in ws:
+            got.append(pcm16_to_float(base64.b64decode(_json.loads(message)["audio"])))
+
+    first = np.zeros(4800, np.float32)  # 0.2 s, shorter than where the injection lands
+    second = np.concatenate([np.zeros(9600, np.float32), np.full(24000, 0.3, np.float32)])
+    injected: list[int] = []
+
+    def inject(conv: Conversation, t: float) -> np.ndarray | None:
+        if injected or t < 0.5:
+            return None
+        injected.append(len(conv.sent_at))
+        return second
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        conv = await converse(
+            f"ws://127.0.0.1:{port}", first, inject=inject, stop_when=lambda c, t: t > 1.6
+        )
+    loud = next(i for i, g in enumerate(got) if float(np.abs(g).max()) > 0.1)
+    assert loud == injected[0] + 20  # after the injected 400 ms of silence, to the frame
+    assert len(conv.sent_at) == len(got)

@@ -131,7 +131,9 @@ async def converse(
                     await asyncio.sleep(max(0.0, due - time.monotonic()))
                     extra = inject(conv, time.monotonic() - t0) if inject else None
                     if extra is not None:
-                        audio = np.concatenate([audio[: i * frame], extra])
+                        sent = audio[: i * frame]
+                        gap = np.zeros(i * frame - len(sent), np.float32)  # silence sent so far
+                        audio = np.concatenate([sent, gap, extra])
                     piece = audio[i * frame : (i + 1) * frame]
                     if len(piece) < frame:
                         piece = np.pad(piece, (0, frame - len(piece)))
