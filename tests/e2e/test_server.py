@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.authhelp import sign_up_and_use
+from tests.security.helpers import serving as serve_app
 from vocable.api.app import create_app
 from vocable.bench.corpus import synthesize_speech
 from vocable.config import Settings
 
 
-@contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "server failed to start"
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+def serving(settings: Settings) -> contextlib.AbstractAsyncContextManager[str]:
+    """A real server for `settings` on a free loopback port; yields its base URL."""
+    return serve_app(create_app(settings))
 
 
 @pytest.mark.slow
