@@ -83,7 +83,8 @@ async def test_bad_input_over_the_socket_and_the_conversation_log(
         url = base.replace("http", "ws") + "/v1/realtime"
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         async with websockets.connect(url, additional_headers=headers) as ws:
-            assert json.loads(await ws.recv())["type"] == "session.created"
+            created = json.loads(await ws.recv())
+            assert created["type"] == "session.created"
             for bad in [
                 "{nope",
                 json.dumps({"type": "what.is.this"}),
@@ -106,7 +107,9 @@ async def test_bad_input_over_the_socket_and_the_conversation_log(
                 "invalid_audio_length",
             ]
         conversations = (await http.get("/v1/conversations")).json()
-        assert conversations, "each realtime session is a conversation"
+        assert [c["id"] for c in conversations] == [created["conversation_id"]], (
+            "each realtime session is a conversation, announced in session.created"
+        )
         async with websockets.connect(url) as unauthenticated:  # no credentials at all
             await unauthenticated.send("{}")
             with pytest.raises(websockets.ConnectionClosed) as closed:

@@ -58,8 +58,10 @@ class RealtimeSession:
         *,
         conversation: Conversation | None = None,
         ctx: StageContext | None = None,
+        conversation_id: int | None = None,
     ) -> None:
         self.settings = settings
+        self.conversation_id = conversation_id
         self.cfg = settings.realtime
         self.engines = engines
         self.vad = vad
@@ -106,7 +108,11 @@ class RealtimeSession:
     async def run(self, messages: AsyncIterator[str | bytes]) -> None:
         """Serve the client until `messages` ends (disconnect) or the idle timeout."""
         await self._worker.run(self.vad.reset)
-        await self.emit("session.created", session=self.session.as_session(self.id))
+        await self.emit(
+            "session.created",
+            session=self.session.as_session(self.id),
+            conversation_id=self.conversation_id,
+        )
         audio = asyncio.create_task(self._audio_loop(), name=f"{self.id}:audio")
         try:
             while True:

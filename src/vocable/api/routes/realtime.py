@@ -73,7 +73,13 @@ async def realtime(ws: WebSocket) -> None:
     )
     vad = await load_vad(settings)
     session = RealtimeSession(
-        settings, state.assistant.engines, vad, send_json, send_bytes, ctx=ctx
+        settings,
+        state.assistant.engines,
+        vad,
+        send_json,
+        send_bytes,
+        ctx=ctx,
+        conversation_id=conversation_id,
     )
     try:
         async with recorder:
