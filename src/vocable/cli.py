@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from vocable.cli_accounts import bench_api, keys_app, users_app
+from vocable.cli_chat import chat
+from vocable.cli_common import InputWav, JsonFlag, progress
+from vocable.cli_common import emit_json as _emit_json
+from vocable.cli_common import run_command as _run
+from vocable.cli_hardware import bench_turn, calibrate, doctor
+from vocable.cli_memory import bench_memory, memory_app
+from vocable.cli_talk import talk
 from vocable.config import Settings, load_settings
-from vocable.errors import AudioInputError, ConfigError, StorageInputError, VocableError
+from vocable.errors import AudioInputError, VocableError
 from vocable.voices.cli import voices_app
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="vocable",
@@ -33,30 +34,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 bench_app.command("api")(bench_api)
+bench_app.command("memory")(bench_memory)
+app.add_typer(memory_app, name="memory")
+bench_app.command("turn")(bench_turn)
+app.command()(doctor)
+app.command()(calibrate)
 app.add_typer(voices_app, name="voices")
-
-InputWav = Annotated[Path, typer.Argument(help="Audio file: WAV, FLAC or OGG, any rate.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def progress(message: str) -> None:
-    """A progress line for people, on stderr (stdout stays machine-readable)."""
-    typer.echo(message, err=True)
-
-
-def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    """Load settings and run `work`, turning vocable errors into a message and an exit code."""
-    try:
-        settings = load_settings()
-        return asyncio.run(work(settings))
-    except VocableError as err:
-        typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        bad_input = isinstance(err, AudioInputError | ConfigError | StorageInputError)
-        raise typer.Exit(2 if bad_input else 1) from err
-
-
-def _emit_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+app.command()(talk)
+app.command()(chat)
 
 
 @app.command()
@@ -137,26 +122,23 @@ def say(
     text: Annotated[str, typer.Argument(help="What to say.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write.")],
     voice: Annotated[
-        str | None, typer.Option(help="A voice profile name, or an engine-specific voice id.")
+        str | None,
+        typer.Option(help="A voice profile, or an engine voice id; default: your default voice."),
     ] = None,
 ) -> None:
     """Speak text into a WAV file, through the TTS fallback chain."""
     from vocable.audio.io import write_wav
     from vocable.engines.loader import load_tts
-    from vocable.engines.tts.base import TextToSpeech
-    from vocable.voices.cli import profile_speaker
+    from vocable.voices.cli import speaker_for
 
     async def work(settings: Settings) -> None:
         if not text.strip():
             raise AudioInputError("nothing to say: the text is empty", code="text.empty")
         tts = await load_tts(settings)
         try:
-            speaker: TextToSpeech = tts
-            engine_voice = voice
-            matched = await profile_speaker(settings, tts, voice) if voice else None
-            if matched is not None:
-                speaker, engine_voice = matched, None
-            pcm = b"".join([c.pcm async for c in speaker.synthesize(text, engine_voice)])
+            chosen = await speaker_for(settings, tts, voice)
+            speaker = chosen.tts
+            pcm = b"".join([c.pcm async for c in speaker.synthesize(text, chosen.engine_voice)])
             rate = tts.sample_rate
         finally:
             await tts.close()
@@ -270,68 +252,6 @@ def bench_latency(
     from vocable.bench.latency import run_latency_bench, summary_line
 
     result = _run(lambda _: run_latency_bench(n=n, seed=seed, progress=progress))
-    if as_json:
-        _emit_json(result)
-    else:
-        typer.echo(summary_line(result))
-
-
-@app.command()
-def talk(
-    url: Annotated[str, typer.Option(help="Realtime WebSocket URL.")] = (
-        "ws://127.0.0.1:8765/v1/realtime"
-    ),
-    input_wav: Annotated[
-        Path | None, typer.Option("--input", help="Stream this file instead of the microphone.")
-    ] = None,
-    output_wav: Annotated[
-        Path | None, typer.Option("--output", help="Record the reply audio here.")
-    ] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="VOCABLE_API_KEY")] = None,
-) -> None:
-    """Talk to a running server: a file in real time (microphone mode needs sounddevice)."""
-    from vocable.audio.io import read_audio_file, write_wav
-    from vocable.realtime.client import converse
-
-    if input_wav is None:
-        typer.echo(
-            "error [talk.no_input]: live microphone mode needs an audio device and the "
-            "sounddevice package; use --input FILE.wav to stream a file",
-            err=True,
-        )
-        raise typer.Exit(2)
-
-    async def work(settings: Settings) -> None:
-        audio = read_audio_file(input_wav, target_rate=24000).samples
-        tail = np.zeros(24000 * 2, np.float32)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        progress("listening…")
-        conv = await converse(url, np.concatenate([audio, tail]), headers=headers)
-        for item in conv.received:
-            if item.event is None:
-                continue
-            kind = item.event["type"]
-            if kind == "conversation.item.input_audio_transcription.completed":
-                typer.echo(f"you: {item.event['transcript']}")
-            elif kind == "response.output_audio_transcript.done":
-                typer.echo(f"vocable: {item.event['transcript']}")
-        if output_wav is not None:
-            write_wav(output_wav, conv.reply_pcm(), conv.rate)
-            progress(f"reply audio: {output_wav}")
-
-    _run(work)
-
-
-@bench_app.command("turn")
-def bench_turn(
-    n: Annotated[int, typer.Option("-n", min=1, help="Turns to time.")] = 10,
-    seed: Annotated[int, typer.Option(help="Corpus seed.")] = 0,
-    as_json: JsonFlag = False,
-) -> None:
-    """Time whole voice turns on a generated spoken corpus."""
-    from vocable.bench.turn import run_turn_bench, summary_line
-
-    result = _run(lambda settings: run_turn_bench(settings, n=n, seed=seed, progress=progress))
     if as_json:
         _emit_json(result)
     else:

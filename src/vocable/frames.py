@@ -177,6 +177,10 @@ class PipelineEventType(StrEnum):
     """One piece of reply text (payload ``text``); the conversation log persists these."""
     LLM_FIRST_TOKEN = "llm_first_token"  # noqa: S105 - an event name, not a secret
     LLM_DONE = "llm_done"
+    TOOL_CALL = "tool_call"
+    """A tool is called (payload ``name``, ``arguments``, ``path``: ``intent`` or ``native``)."""
+    TOOL_RESULT = "tool_result"
+    """A tool call ended (payload ``name``, ``ok``, ``text``, ``code``, ``ms``, ``path``)."""
     SENTENCE = "sentence"
     TTS_REQUEST = "tts_request"
     TTS_FIRST_AUDIO = "tts_first_audio"
@@ -191,6 +195,8 @@ class PipelineEventType(StrEnum):
     INTERRUPTED = "interrupted"
     FRAMES_DROPPED = "frames_dropped"
     FALLBACK_SWITCHED = "fallback_switched"
+    DEVICE_FALLBACK = "device_fallback"
+    """An engine could not load on its GPU and runs on the CPU (payload ``engine``, ``reason``)."""
     ENGINE_LOADED = "engine_loaded"
     ERROR = "error"
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import synthesize_speech
 from vocable.bench.latency import serving
 from vocable.cli import app
+from vocable.realtime.live import talk_live
 
 runner = CliRunner()
 
@@ -31,9 +37,61 @@ def test_talk_streams_a_file_and_records_the_reply(tmp_path: Path) -> None:
     assert rate == 24000 and len(audio) / rate > 0.5
 
 
-def test_talk_without_input_explains_what_to_do() -> None:
-    result = runner.invoke(app, ["talk"])
-    assert result.exit_code == 2 and "--input" in result.stderr
+def test_talk_without_an_audio_device_explains_what_to_do() -> None:
+    result = runner.invoke(app, ["talk"])  # no PortAudio or no microphone on this machine
+    assert result.exit_code == 1
+    assert "talk.no_audio_device" in result.stderr and "--input" in result.stderr
+
+
+class FileDevice:
+    """A microphone that plays a file in real time, then silence; records what it is given."""
+
+    rate = 24000
+
+    def __init__(self, audio: np.ndarray, tail_s: float = 20.0) -> None:
+        self.audio = np.concatenate([audio, np.zeros(int(tail_s * self.rate), np.float32)])
+        self.played: list[np.ndarray] = []
+        self.flushed = 0
+
+    async def frames(self) -> AsyncIterator[np.ndarray]:
+        step = self.rate // 50
+        start = time.monotonic()
+        for i in range(0, len(self.audio) - step + 1, step):
+            await asyncio.sleep(max(0.0, start + i / self.rate - time.monotonic()))
+            yield self.audio[i : i + step]
+
+    def play(self, samples: np.ndarray) -> None:
+        self.played.append(samples)
+
+    def flush(self) -> None:
+        self.flushed += 1
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_live_mode_holds_a_turn_through_an_audio_device(tmp_path: Path) -> None:
+    wav = synthesize_speech("How many days are in a week?", tmp_path / "q.wav", voice="rms")
+    device = FileDevice(read_audio_file(wav, target_rate=24000).samples)
+    states: list[str] = []
+    lines: list[tuple[str, str]] = []
+    with serving(tmp_path / "server", {}) as (url, _):
+        finished = asyncio.run(
+            talk_live(
+                url,
+                device,
+                on_state=states.append,
+                on_line=lambda w, t: lines.append((w, t)),
+                turns=1,
+            )
+        )
+    assert finished == 1
+    assert states[:4] == ["listening", "hearing you", "thinking", "speaking"]
+    assert states[-1] == "listening"
+    said = dict(lines)
+    assert "week" in said["you"].lower() and said["vocable"]
+    assert sum(len(p) for p in device.played) / device.rate > 0.5
 
 
 @pytest.mark.slow

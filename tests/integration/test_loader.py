@@ -35,8 +35,11 @@ async def test_load_everything_report_health_and_close(tiny_settings: Settings) 
             assert HEALTH_KEYS <= set(entry), kind
             assert entry["ready"] and "error" not in entry, (kind, entry)
         assert (health["stt"]["name"], health["stt"]["model"]) == ("faster-whisper", "tiny.en")
+        # the default chain is xtts, piper, edge, pyttsx3: no XTTS weights, no edge-tts here
         assert health["tts"]["chain"] == ["piper", "pyttsx3"]
-        assert health["tts"]["active"] == "piper" and health["tts"]["skipped"] == {}
+        assert health["tts"]["active"] == "piper"
+        assert set(health["tts"]["skipped"]) == {"xtts", "edge"}
+        assert "VOCABLE_XTTS_DIR" in health["tts"]["skipped"]["xtts"]
         assert set(engines.load_s) == {"vad", "stt", "llm", "tts", "tts.piper", "tts.pyttsx3"}
         assert all(0 < s < 30 for s in engines.load_s.values())
         assert engines.vad.speech_probability(np.zeros(512, dtype=np.float32)) < 0.5

@@ -46,7 +46,20 @@ class FakeService:
         return SimpleNamespace(stream=stream)
 
 
-async def test_the_mp3_stream_is_decoded_to_pcm_while_it_arrives() -> None:
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The reachability probe answers yes; returns the timeouts it was called with."""
+    calls: list[float] = []
+
+    async def yes(host: str = edge.HOST, timeout_s: float = 2.0) -> bool:
+        calls.append(timeout_s)
+        return True
+
+    monkeypatch.setattr(edge, "reachable", yes)
+    return calls
+
+
+async def test_the_mp3_stream_is_decoded_to_pcm_while_it_arrives(online: list[float]) -> None:
     mp3 = tone_mp3(6.0)
     service = FakeService(mp3)
     tts = EdgeTTS(service, "en-US-AriaNeural", chunk_ms=200)
@@ -64,9 +77,10 @@ async def test_the_mp3_stream_is_decoded_to_pcm_while_it_arrives() -> None:
     spectrum = np.abs(np.fft.rfft(samples))
     assert np.argmax(spectrum) * 24000 / len(samples) == pytest.approx(440, abs=3)
     assert [c async for c in tts.synthesize("  ")] == []
+    assert online == [edge.PROBE_TIMEOUT_S]  # probed once, on first use, with a short timeout
 
 
-async def test_audio_that_does_not_decode_is_an_engine_error() -> None:
+async def test_audio_that_does_not_decode_is_an_engine_error(online: list[float]) -> None:
     tts = EdgeTTS(FakeService(b"this is not mp3" * 10), "v", chunk_ms=200)
     with pytest.raises(EngineError) as caught:
         [c async for c in tts.synthesize("Hello.")]
@@ -92,8 +106,9 @@ async def test_an_unreachable_service_is_unavailable(
         return False
 
     monkeypatch.setattr(edge, "reachable", offline)
+    tts = await EdgeTTS.load(settings)  # loading never waits for the network
     with pytest.raises(EngineUnavailableError, match="online only"):
-        await EdgeTTS.load(settings)
+        [c async for c in tts.synthesize("Hello.")]
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from vocable.config import Settings, load_settings
 from vocable.engines.tts.piper import PiperTTS
-from vocable.errors import AudioInputError, NotFoundError, VoiceInputError
+from vocable.errors import AudioInputError, ConflictError, NotFoundError, VoiceInputError
 from vocable.storage import repo
 from vocable.storage.db import Database
 from vocable.voices.embedding import SpeakerEncoder, cosine
@@ -121,9 +121,9 @@ async def test_a_good_sample_becomes_a_profile(
 
     assert [p.name for p in await service.profiles(user_id=1)] == ["Sally"]
     assert await service.profiles(user_id=2) == []
-    with pytest.raises(VoiceInputError) as dup:
+    with pytest.raises(ConflictError) as dup:
         await service.add(user_id=1, name="Sally", sample=wavs["slt"])
-    assert dup.value.code == "voice.exists"
+    assert dup.value.code == "voice.exists" and not dup.value.transient
     renamed = await service.rename(user_id=1, name="Sally", new_name="Sal")
     assert renamed.name == "Sal" and renamed.similarity == profile.similarity
     await service.remove(user_id=1, name="Sal")

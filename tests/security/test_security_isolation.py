@@ -17,6 +17,7 @@ import pytest
 from tests.authhelp import bearer
 from tests.security.helpers import admin_and_user, fake_assistant
 from tests.unit.test_api import question_wav
+from tests.unit.test_voices_default import add_profile
 from vocable.api.app import create_app
 from vocable.config import Settings
 
@@ -87,11 +88,18 @@ BODY_TEMPLATES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/memories"): {"text": "b's note"},
 }
 """Valid JSON bodies, without their ids, of the routes that take an id in the body."""
+JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/v1/voices/{name}"): {"name": "b-took-it"},
+}
+"""Valid JSON bodies of id routes that need one (so the id, not the body, decides the 404)."""
+VOICE = "a-voice"
 
 
 def _request_body(method: str, path: str, body_ids: dict[str, int]) -> dict[str, Any]:
     if path == "/v1/turns" and method == "POST":
         return {"content": question_wav(), "headers": {"content-type": "audio/wav"}}
+    if (method, path) in JSON_BODIES:
+        return {"json": JSON_BODIES[(method, path)]}
     if body_ids:
         return {"json": {**BODY_TEMPLATES[(method, path)], **body_ids}}
     return {}
@@ -107,13 +115,17 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     ):
         ann, bob = await admin_and_user(c)
         a, b = bearer(ann), bearer(bob)
-        yield World(c, a, b, await _a_resources(c, a))
+        ids = await _a_resources(c, a)
+        a_id = int((await c.get("/v1/auth/me", headers=a)).json()["id"])
+        await add_profile(app.state.db, settings.data_dir, a_id, VOICE)
+        assert (await c.put(f"/v1/voices/{VOICE}/default", headers=a)).status_code == 200
+        yield World(c, a, b, {**ids, "name": VOICE})
 
 
 def test_every_id_route_is_covered(settings: Settings) -> None:
     routes = id_routes(settings)
     assert routes, "the route table has routes with ids"
-    known = {"conversation_id", "turn_id", "key_id", "memory_id"}
+    known = {"conversation_id", "turn_id", "key_id", "memory_id", "name"}
     missing = {
         (m, p, n) for m, p, names in routes for n in names if n.removeprefix("body:") not in known
     }
@@ -144,6 +156,7 @@ async def test_b_gets_404_on_every_route_with_a_s_ids(world: World, settings: Se
         assert r.status_code == 404, (method, path, r.status_code, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         assert "noon" not in r.text and "a-key" not in r.text and "a-secret" not in r.text
+        assert "similarity" not in r.text
         checked.append((method, path))
     assert ("GET", "/v1/conversations/{conversation_id}") in checked
     assert ("DELETE", "/v1/keys/{key_id}") in checked
@@ -158,10 +171,16 @@ async def test_b_gets_404_on_every_route_with_a_s_ids(world: World, settings: Se
     memories = (await c.get("/v1/memories", headers=world.a)).json()
     assert [m["text"] for m in memories] == ["a-secret"]
     assert (await c.get("/v1/memories", headers=world.b)).json() == []
+    assert {("GET", "/v1/voices/{name}"), ("POST", "/v1/voices/{name}/preview")} <= set(checked)
+    assert {("PATCH", "/v1/voices/{name}"), ("DELETE", "/v1/voices/{name}")} <= set(checked)
+    assert ("PUT", "/v1/voices/{name}/default") in checked
+    voices = (await c.get("/v1/voices", headers=world.a)).json()
+    assert [(v["name"], v["default"], v["similarity"]) for v in voices] == [(VOICE, True, 0.81)]
 
 
 async def test_lists_show_only_your_own(world: World) -> None:
     c = world.client
     assert (await c.get("/v1/conversations", headers=world.b)).json() == []
     assert (await c.get("/v1/keys", headers=world.b)).json() == []
+    assert (await c.get("/v1/voices", headers=world.b)).json() == []
     assert len((await c.get("/v1/conversations", headers=world.a)).json()) == 1

@@ -28,8 +28,11 @@ EXAMPLES_PER_OPERATION = 12
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[str]:
+    # The hashing embedder: fuzzing checks the API's contract, not MiniLM's load time.
     roomy = with_overrides(
-        settings, api={"login_rate": "100000/minute", "expensive_rate": "100000/minute"}
+        settings,
+        api={"login_rate": "100000/minute", "expensive_rate": "100000/minute"},
+        memory={"embed_engine": "hashing"},
     )
     app = create_app(roomy, assistant=fake_assistant(roomy))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ def question_wav(seconds: float = 1.0, rate: int = RATE) -> bytes:
 def fake_assistant(settings: Settings) -> Assistant:
     engines = Engines(
         vad=ThresholdVAD(),
-        stt=FakeSTT("what time is it"),
+        stt=FakeSTT("how was your day"),
         llm=FakeLLM(["It is ", "noon. ", "Have a ", "nice day."]),
         tts=FakeTTS(),  # type: ignore[arg-type]
     )
@@ -67,7 +68,7 @@ async def test_multipart_turn_returns_reply_and_audio(
     r = await client.post("/v1/turns", files={"file": ("q.wav", question_wav(), "audio/wav")})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["transcript"] == "what time is it"
+    assert body["transcript"] == "how was your day"
     assert body["reply"] == "It is noon. Have a nice day."
     assert set(body["timings_ms"]) == {
         "stt",
@@ -281,7 +282,7 @@ async def test_history_survives_a_restart(settings: Settings, fake_assistant: As
     await turn(int(first["conversation_id"]))  # a new app: the history comes from the database
     prompt = fake_assistant.engines.llm.prompts[1]  # type: ignore[attr-defined]
     assert [(m.role, m.content) for m in prompt[1:3]] == [
-        ("user", "what time is it"),
+        ("user", "how was your day"),
         ("assistant", "It is noon. Have a nice day."),
     ]
 
@@ -294,3 +295,24 @@ async def test_unknown_conversation_is_404(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/conversations/999")).status_code == 404
+
+
+async def test_a_spoken_command_is_answered_by_its_tool(settings: Settings) -> None:
+    """The same tools as `vocable chat`: "what time is it" is answered from the clock."""
+    engines = Engines(
+        vad=ThresholdVAD(),
+        stt=FakeSTT("what time is it"),
+        llm=FakeLLM(["The model should not be asked."]),
+        tts=FakeTTS(),  # type: ignore[arg-type]
+    )
+    app = create_app(settings, assistant=Assistant(settings, engines))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http,
+    ):
+        await sign_up_and_use(http)
+        r = await http.post("/v1/turns", files={"file": ("q.wav", question_wav(), "audio/wav")})
+    assert r.status_code == 200, r.text
+    reply = r.json()["reply"]
+    assert str(datetime.now(UTC).year) in reply and "model" not in reply

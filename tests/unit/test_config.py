@@ -10,7 +10,7 @@ def test_every_field_has_a_working_default(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path)
     assert s.audio.sample_rate == 16000
     assert s.audio.max_input_seconds == 60
-    assert s.tts.engines == ["piper", "pyttsx3"]
+    assert s.tts.engines == ["xtts", "piper", "edge", "pyttsx3"]
     assert s.server.host == "127.0.0.1"
     assert s.stt.model_path is None and s.llm.model_path is None
 

@@ -18,6 +18,7 @@ from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.audio.convert import float_to_pcm16
 from vocable.config import Settings
 from vocable.engines.loader import Engines
+from vocable.frames import Transcript
 from vocable.realtime.session import RealtimeSession
 
 RATE = 16000
@@ -308,11 +309,13 @@ class PitchSTT(FakeSTT):
     """Names the tone it hears, so two sessions sharing one engine get different transcripts."""
 
     async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def,override]
+        self.received.append(len(audio))
+        await asyncio.sleep(0.01)  # let the other session's call interleave
         loud = audio[np.abs(audio) > 0.05]
         crossings = int(np.sum(np.diff(np.signbit(loud)))) if len(loud) else 0
         hz = crossings / 2 / max(len(loud) / RATE, 1e-9)
-        self.text = "Tell me about the low tone." if hz < 300 else "Tell me about the high tone."
-        return await super().transcribe(audio)
+        word = "low" if hz < 300 else "high"
+        return Transcript(f"Tell me about the {word} tone.")
 
 
 class EchoLLM(FakeLLM):
@@ -338,7 +341,7 @@ async def test_two_sessions_at_once_do_not_share_state(settings_rt: Settings) ->
         async def script() -> None:
             client.configure()
             await client.speak(np.concatenate([silence(0.3), pitched(hz, 1.0), silence(0.7)]))
-            await client.wait_for("response.done")
+            await client.wait_for("response.done", limit_s=30)  # two sessions on a busy CI box
 
         await run(client, script)
 

@@ -19,11 +19,16 @@ from vocable.api.openai import routes as openai_routes
 from vocable.api.openapi import install_openapi
 from vocable.api.ratelimit import RateLimiter
 from vocable.api.routes import auth, conversations, health, keys, memories, realtime, turns
+from vocable.api.routes import metrics as metrics_routes
+from vocable.api.routes import voices as voice_routes
 from vocable.assistant import Assistant
 from vocable.config import Settings, get_settings
+from vocable.engines.embed import close_embedders
 from vocable.memory.history import local_user_id
+from vocable.metrics.collector import MetricsCollector
 from vocable.storage.db import Database
 from vocable.storage.writer import MessageWriter
+from vocable.voices.embedding import SharedEncoder
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +44,13 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     signer = TokenSigner(signing_secret(settings.auth, settings.data_dir), settings.auth)
     limiter = RateLimiter(settings.redis_url, prefix=settings.api.rate_limit_prefix)
+    voice_encoder = SharedEncoder()  # loaded on the first voice enrolment
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = await Database.open(settings.storage, data_dir=settings.data_dir)
-        async with contextlib.aclosing(limiter), db, MessageWriter(db) as writer:
+        async with contextlib.aclosing(limiter), voice_encoder, db, MessageWriter(db) as writer:
             app.state.db, app.state.writer = db, writer
             if not settings.auth.enabled:  # one local user owns everything
                 app.state.user_id = await local_user_id(db)
@@ -60,6 +66,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                     await loader
                 if app.state.assistant is not None:
                     await app.state.assistant.close()
+                await close_embedders()
 
     app = FastAPI(
         title="vocable",
@@ -75,6 +82,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.state.load_error = None
     app.state.auth = Authenticator(settings, signer)
     app.state.limiter = limiter
+    app.state.voice_encoder = voice_encoder
+    app.state.metrics = MetricsCollector(settings.metrics.window_turns)
     problems.install(app)
     install_openapi(app)
     if settings.api.cors_origins:
@@ -94,12 +103,31 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(openai_routes.router)
     app.include_router(memories.router)
     app.include_router(realtime.router)
+    app.include_router(voice_routes.router)
+    app.include_router(metrics_routes.router)
+    if settings.ui.enabled:
+        _mount_ui(app)
     return app
 
 
-async def _load(app: FastAPI, settings: Settings) -> None:
+def _mount_ui(app: FastAPI) -> None:
     try:
-        app.state.assistant = await Assistant.load(settings)
+        from vocable.ui.app import mount_ui  # the web UI needs the optional `ui` extra (gradio)
+    except ImportError as err:
+        log.warning("web UI off: %s (pip install 'vocable[ui]')", err)
+        return
+    mount_ui(app)
+
+
+async def _load(app: FastAPI, settings: Settings) -> None:
+    from vocable.bench.calibrate import recalibrate_if_stale
+    from vocable.tools.setup import load_tool_embedder
+
+    try:
+        await recalibrate_if_stale(settings)  # the profile orders the chains Assistant.load uses
+        assistant = await Assistant.load(settings)
+        await load_tool_embedder(settings)  # tools and memory: loaded before the first turn
+        app.state.assistant = assistant
     except Exception as err:  # noqa: BLE001 - reported on /health instead of killing the server
         log.exception("engines failed to load")
         app.state.load_error = f"{type(err).__name__}: {err}"

@@ -82,7 +82,7 @@ class RequestGuard:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 extra = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
-                if not path.startswith(("/docs", "/redoc")):
+                if not path.startswith(("/docs", "/redoc", "/ui")):  # pages that run scripts
                     extra.append(API_CSP)
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from vocable.api.examples import EXAMPLES
 from vocable.api.problems import PROBLEM_JSON
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -72,6 +73,7 @@ def install_openapi(app: FastAPI) -> None:
                         "operationId": target,
                         "parameters": {param: "$response.body#/id"},
                     }
+                _add_example(operation)
                 for code, response in responses.items():
                     if code.isdigit() and int(code) >= 400:
                         response["content"] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
@@ -79,3 +81,13 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = build  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _add_example(operation: dict[str, Any]) -> None:
+    example = EXAMPLES.get(operation.get("operationId", ""))
+    if example is None:
+        return
+    for code, response in operation.get("responses", {}).items():
+        content = response.get("content", {}).get("application/json")
+        if code.startswith("2") and content is not None:
+            content.setdefault("example", example)

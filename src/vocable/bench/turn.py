@@ -84,6 +84,15 @@ async def run_turn_bench(
 
 def summary_line(result: dict[str, Any]) -> str:
     """One line for people."""
+    if "baseline" in result:
+        base = result["baseline"]
+        return (
+            f"bench turn n={result['n']} threads budget vs library: first audio p50 "
+            f"{result['tts_first_audio_p50_ms']} vs {base['tts_first_audio_p50_ms']} ms, p95 "
+            f"{result['tts_first_audio_p95_ms']} vs {base['tts_first_audio_p95_ms']} ms, total "
+            f"p50 {result['total_p50_ms']} vs {base['total_p50_ms']} ms | speedup "
+            f"{result['speedup_ratio']}x | budget {result['budget_threads']}"
+        )
     return (
         f"bench turn n={result['n']}: first audio p50 {result['tts_first_audio_p50_ms']} ms, "
         f"p95 {result['tts_first_audio_p95_ms']} ms | stt p50 {result['stt_p50_ms']} ms, "
@@ -93,3 +102,72 @@ def summary_line(result: dict[str, Any]) -> str:
         f"{result['live_first_audio_p50_ms']} ms | STT WER {result['stt_wer_mean']} | "
         f"models loaded in {result['load_total_s']} s"
     )
+
+
+async def compare_threads(
+    settings: Settings,
+    *,
+    n: int,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """The same turns with the thread budget and with every library's default thread count.
+
+    Both engine sets are loaded in one process and the turns interleave (library, budget, then
+    budget, library, ...), so a machine that gets busier during the run slows both alike. The
+    top-level figures are the budget's; ``baseline`` holds the library defaults';
+    ``speedup_ratio`` is the library p50 over the budget p50 of time to first audio.
+    """
+    runs = {
+        mode: settings.model_copy(
+            update={"hardware": settings.hardware.model_copy(update={"threads": mode})}
+        )
+        for mode in ("library", "budget")
+    }
+    series: dict[str, dict[str, list[float]]] = {
+        mode: {name: [] for name in TIMING_EVENTS} for mode in runs
+    }
+    with tempfile.TemporaryDirectory(prefix="vocable-bench-") as tmp:
+        progress(f"generating a corpus of {n} spoken questions…")
+        corpus = build_corpus(Path(tmp), n, seed=seed)
+        decoded = [
+            read_audio_file(item.path, target_rate=settings.audio.sample_rate, max_seconds=60)
+            for item in corpus
+        ]
+        assistants: dict[str, Assistant] = {}
+        try:
+            for mode, mode_settings in runs.items():
+                progress(f"loading models ({mode} threads)…")
+                assistants[mode] = Assistant(mode_settings, await load_engines(mode_settings))
+                await assistants[mode].run_turn(decoded[0])  # warm-up
+            for i, audio in enumerate(decoded, 1):
+                order = ["library", "budget"] if i % 2 else ["budget", "library"]
+                shown = []
+                for mode in order:
+                    result = await assistants[mode].run_turn(audio)
+                    for name, value in result.timings.as_dict().items():
+                        if value is not None:
+                            series[mode][name].append(value)
+                    shown.append(f"{mode} {result.timings.tts_first_audio} ms")
+                progress(f"turn {i}/{n}: first audio " + ", ".join(shown))
+            threads = {
+                mode: {k: v.get("threads") for k, v in a.engine_infos().items()}
+                for mode, a in assistants.items()
+            }
+            engine_info = assistants["budget"].engine_infos()
+        finally:
+            for assistant in assistants.values():
+                await assistant.close()
+    out: dict[str, Any] = {"bench": "turn", "threads": "compare", "n": n, "seed": seed}
+    baseline: dict[str, Any] = {"threads": "library", "engine_threads": threads["library"]}
+    for name in TIMING_EVENTS:
+        out.update(distribution(name, series["budget"][name]))
+        baseline.update(distribution(name, series["library"][name]))
+    out["budget_threads"] = threads["budget"]
+    out["baseline"] = baseline
+    for key in ("tts_first_audio_p50", "tts_first_audio_p95", "total_p50", "total_p95"):
+        mine, theirs = out.get(f"{key}_ms"), baseline.get(f"{key}_ms")
+        out[f"{key}_speedup_ratio"] = round(theirs / mine, 3) if mine and theirs else None
+    out["speedup_ratio"] = out["tts_first_audio_p50_speedup_ratio"]
+    out["machine"] = machine_info({k: dict(v) for k, v in engine_info.items()})
+    return out

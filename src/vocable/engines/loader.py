@@ -7,10 +7,8 @@ Each engine module is imported only when its kind is loaded.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -18,15 +16,19 @@ import numpy as np
 import numpy.typing as npt
 
 from vocable.config import Settings
-from vocable.engines.base import Engine, EngineInfo
+from vocable.engines.base import EngineInfo
 from vocable.engines.chain import SwitchCallback, TTSChain, describe_error
+from vocable.engines.concurrent import close_all, load_concurrently
 from vocable.engines.llm.base import ChatMessage, LanguageModel, ToolSpec
 from vocable.engines.llm.chain import LLMChain
 from vocable.engines.stt.base import SpeechToText
 from vocable.engines.tts.base import TextToSpeech
 from vocable.engines.vad.base import VoiceActivityDetector
 from vocable.errors import ConfigError, EngineUnavailableError
-from vocable.frames import Transcript
+from vocable.frames import PipelineEvent, Transcript
+from vocable.hardware.fallback import EventSink, load_with_cpu_fallback
+from vocable.hardware.plan import plan_engine
+from vocable.hardware.profile import settings_for_load
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +42,31 @@ async def load_vad(settings: Settings) -> VoiceActivityDetector:
     return await SileroVAD.load(settings)
 
 
-async def load_stt(settings: Settings) -> SpeechToText:
-    """The speech recogniser (faster-whisper)."""
+async def load_stt(settings: Settings, *, on_event: EventSink | None = None) -> SpeechToText:
+    """The speech recogniser (faster-whisper), on the CPU if its GPU load fails."""
     from vocable.engines.stt.faster_whisper import FasterWhisperSTT
 
-    return await FasterWhisperSTT.load(settings)
+    return await load_with_cpu_fallback("stt", settings, FasterWhisperSTT.load, on_event)
 
 
-async def load_llm(settings: Settings, *, on_switch: SwitchCallback | None = None) -> LLMChain:
-    """The language-model fallback chain over ``llm.engines`` (embedded llama.cpp by default)."""
+async def load_llm(
+    settings: Settings,
+    *,
+    on_switch: SwitchCallback | None = None,
+    on_event: EventSink | None = None,
+) -> LLMChain:
+    """The LLM chain over ``llm.engines``; llama.cpp retries on the CPU if its GPU fails."""
     from vocable.engines.llm.chain import load_llm_chain
 
-    return await load_llm_chain(settings, on_switch=on_switch)
+    async def load(current: Settings) -> LLMChain:
+        chain = await load_llm_chain(current, on_switch=on_switch)
+        failed = chain.skipped.get("llama_cpp")
+        if failed and plan_engine(current, "llm").device != "cpu":
+            await chain.close()
+            raise EngineUnavailableError(f"llama.cpp failed with GPU layers: {failed}")
+        return chain
+
+    return await load_with_cpu_fallback("llm", settings, load, on_event)
 
 
 async def _load_piper(settings: Settings) -> TextToSpeech:
@@ -86,19 +101,34 @@ TTS_LOADERS: dict[str, Callable[[Settings], Awaitable[TextToSpeech]]] = {
 }
 
 
-async def load_tts(settings: Settings, *, on_switch: SwitchCallback | None = None) -> TTSChain:
+_TTS_DEVICE_KINDS: dict[str, Any] = {"piper": "tts", "xtts": "xtts"}  # may run on a GPU
+
+
+async def load_tts(
+    settings: Settings,
+    *,
+    on_switch: SwitchCallback | None = None,
+    on_event: EventSink | None = None,
+) -> TTSChain:
     """The TTS fallback chain, in ``tts.engines`` order, without the engines that cannot load.
 
     Raises:
         EngineUnavailableError: no engine in ``tts.engines`` could be loaded.
     """
+
+    def loader(name: str) -> Callable[[], Awaitable[Any]]:
+        kind = _TTS_DEVICE_KINDS.get(name)
+        if kind is None:
+            return _bind(TTS_LOADERS[name], settings)
+        return lambda: load_with_cpu_fallback(kind, settings, TTS_LOADERS[name], on_event)
+
     names = list(dict.fromkeys(settings.tts.engines))
-    loaded, failed, seconds = await _load_concurrently(
-        {name: _bind(TTS_LOADERS[name], settings) for name in names}
-    )
+    loaded, failed, seconds = await load_concurrently({name: loader(name) for name in names})
     skipped = {name: describe_error(err) for name, err in failed.items()}
+    # The default chain names optional engines (XTTS weights, edge-tts): missing them is normal.
+    level = logging.WARNING if "engines" in settings.tts.model_fields_set else logging.INFO
     for name, reason in skipped.items():
-        log.warning("tts engine %s is unavailable: %s", name, reason)
+        log.log(level, "tts engine %s is unavailable: %s", name, reason)
     engines = [loaded[name] for name in names if name in loaded]
     if not engines:
         reasons = "; ".join(f"{n}: {r}" for n, r in skipped.items()) or "tts.engines is empty"
@@ -178,6 +208,8 @@ class Engines:
     llm: LanguageModel
     tts: TTSChain
     load_s: dict[str, float] = field(default_factory=dict)
+    load_events: list[PipelineEvent] = field(default_factory=list)
+    """``device_fallback`` events from loading: engines that left their GPU for the CPU."""
     _closed: bool = field(default=False, init=False, repr=False)
 
     def health(self) -> dict[str, dict[str, Any]]:
@@ -209,6 +241,9 @@ class Engines:
             note = getattr(engine, "fallback_reason", None)
             if note:
                 entry["note"] = note
+            for event in self.load_events:
+                if event.payload.get("engine") == kind:
+                    entry["device_fallback"] = event.payload["reason"]
             if isinstance(engine, LLMChain):
                 entry.update(engine.report())
             if isinstance(engine, TTSChain):
@@ -223,7 +258,7 @@ class Engines:
         if self._closed:
             return
         self._closed = True
-        await _close_all([getattr(self, kind) for kind in KINDS])
+        await close_all([getattr(self, kind) for kind in KINDS])
 
 
 async def load_engines(
@@ -231,15 +266,19 @@ async def load_engines(
     *,
     on_switch: SwitchCallback | None = None,
     kinds: Collection[str] = KINDS,
+    on_event: EventSink | None = None,
 ) -> Engines:
     """Load the engines of `kinds`; the others are `Unloaded` placeholders.
 
-    VAD, STT and TTS load concurrently, then the LLM alone (see the comment in the code).
+    VAD, STT and TTS load concurrently, then the LLM alone (see the comment in the code). A
+    fresh calibration profile in the data directory orders the TTS and LLM chains
+    (`vocable.hardware.profile`); an engine whose GPU load fails loads on the CPU.
 
     Args:
         settings: Where models, devices and threads come from.
         on_switch: Called as ``(from_name, to_name, reason)`` when the TTS chain falls back.
         kinds: Which of ``vad``, ``stt``, ``llm``, ``tts`` to load.
+        on_event: Called with each ``device_fallback`` event (also kept on `Engines`).
 
     Raises:
         ConfigError: an unknown kind, or settings that point at missing models.
@@ -248,27 +287,35 @@ async def load_engines(
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ConfigError(f"unknown engine kinds {unknown}; choose from {list(KINDS)}")
+    settings = settings_for_load(settings)
+    events: list[PipelineEvent] = []
+
+    def sink(event: PipelineEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
     loaders: dict[str, Callable[[], Awaitable[Any]]] = {
         "vad": _bind(load_vad, settings),
-        "stt": _bind(load_stt, settings),
-        "llm": _bind(load_llm, settings),
-        "tts": lambda: load_tts(settings, on_switch=on_switch),
+        "stt": lambda: load_stt(settings, on_event=sink),
+        "llm": lambda: load_llm(settings, on_event=sink),
+        "tts": lambda: load_tts(settings, on_switch=on_switch, on_event=sink),
     }
-    loaded, failed, seconds = await _load_concurrently(
+    loaded, failed, seconds = await load_concurrently(
         {kind: loaders[kind] for kind in KINDS if kind in kinds and kind != "llm"}
     )
     if not failed and "llm" in kinds:
         # While llama-cpp-python loads a model (verbose=False) it points the whole process's
         # stdout and stderr at /dev/null: load it alone, so no other loader's log is lost.
         try:
-            llm_loaded, failed, llm_seconds = await _load_concurrently({"llm": loaders["llm"]})
+            llm_loaded, failed, llm_seconds = await load_concurrently({"llm": loaders["llm"]})
         except BaseException:
-            await _close_all(list(loaded.values()))
+            await close_all(list(loaded.values()))
             raise
         loaded.update(llm_loaded)
         seconds.update(llm_seconds)
     if failed:
-        await _close_all(list(loaded.values()))
+        await close_all(list(loaded.values()))
         for kind, err in failed.items():
             log.error("loading the %s engine failed: %s", kind, describe_error(err))
         raise next(iter(failed.values()))
@@ -281,6 +328,7 @@ async def load_engines(
         llm=loaded.get("llm") or Unloaded("llm"),
         tts=tts,
         load_s=seconds,
+        load_events=events,
     )
 
 
@@ -294,56 +342,3 @@ def _bind(
     load: Callable[[Settings], Awaitable[Any]], settings: Settings
 ) -> Callable[[], Awaitable[Any]]:
     return lambda: load(settings)
-
-
-async def _load_concurrently(
-    loaders: Mapping[str, Callable[[], Awaitable[Any]]],
-) -> tuple[dict[str, Any], dict[str, BaseException], dict[str, float]]:
-    """Run every loader at once. Returns (loaded, failed, seconds) by name, in loader order.
-
-    If the caller is cancelled, the loads are cancelled too and whatever loaded is closed.
-    """
-
-    async def timed(load: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
-        start = time.perf_counter()
-        engine = await load()
-        return engine, time.perf_counter() - start
-
-    tasks = {
-        name: asyncio.create_task(timed(load), name=f"vocable:load-{name}")
-        for name, load in loaders.items()
-    }
-    if not tasks:
-        return {}, {}, {}
-    try:
-        await asyncio.wait(tasks.values())
-    except asyncio.CancelledError:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.wait(tasks.values())
-        await _close_all([t.result()[0] for t in tasks.values() if _succeeded(t)])
-        raise
-    loaded: dict[str, Any] = {}
-    failed: dict[str, BaseException] = {}
-    seconds: dict[str, float] = {}
-    for name, task in tasks.items():
-        if _succeeded(task):
-            loaded[name], seconds[name] = task.result()
-        else:
-            failed[name] = (
-                asyncio.CancelledError() if task.cancelled() else task.exception()
-            ) or RuntimeError("the load task ended without a result")
-    return loaded, failed, seconds
-
-
-def _succeeded(task: asyncio.Task[Any]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is None
-
-
-async def _close_all(engines: Sequence[Engine]) -> None:
-    """Close each engine; a failure is logged and does not stop the others."""
-    for engine in engines:
-        try:
-            await engine.close()
-        except Exception:  # noqa: BLE001 - closing the rest matters more
-            log.exception("closing the %s engine failed", engine.info.kind)

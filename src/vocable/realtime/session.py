@@ -23,6 +23,7 @@ from vocable.engines.vad.base import VoiceActivityDetector
 from vocable.engines.worker import BlockingWorker
 from vocable.frames import PipelineEventType
 from vocable.pipeline.stage import StageContext
+from vocable.realtime.announce import announce_timers
 from vocable.realtime.protocol import (
     ProtocolError,
     SessionConfig,
@@ -67,6 +68,8 @@ class RealtimeSession:
         self.vad = vad
         self.ctx = ctx or StageContext.for_settings(settings)
         self.conversation = conversation or Conversation(settings.llm.system_prompt)
+        if self.conversation.tools is not None:  # replies use them; due timers are announced
+            self.conversation.tools.speculative = True  # side effects wait for the turn
         self.session = SessionConfig(eagerness=self.cfg.eagerness)
         self.id = new_id("sess")
         self._send_json = send_json
@@ -114,6 +117,7 @@ class RealtimeSession:
             conversation_id=self.conversation_id,
         )
         audio = asyncio.create_task(self._audio_loop(), name=f"{self.id}:audio")
+        timers = announce_timers(self)
         try:
             while True:
                 try:
@@ -127,9 +131,12 @@ class RealtimeSession:
                 await self._on_message(message)
         finally:
             audio.cancel()
+            if timers is not None:
+                timers.cancel()
             await self._stop_all()
-            with contextlib.suppress(asyncio.CancelledError):
-                await audio
+            for task in (audio, timers):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task if task is not None else None
             await self._worker.close()
 
     async def _stop_all(self) -> None:
@@ -311,7 +318,8 @@ class RealtimeSession:
             audio_end_ms=detector.ms(detector.last_speech),
             item_id=self._item_id,
         )
-        self.ctx.bus.emit("vad", E.SPEECH_STOPPED, self.replies.turn + 1)
+        silence_s = (detector.frames - detector.last_speech) * detector.frame_ms / 1000
+        self.ctx.bus.emit("vad", E.SPEECH_STOPPED, self.replies.turn + 1, silence_s=silence_s)
         try:
             text = await spec if spec is not None else ""
         except asyncio.CancelledError:

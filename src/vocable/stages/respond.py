@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vocable.engines.llm.base import ChatMessage, LanguageModel, ToolCall
-from vocable.frames import Frame, LLMDone, LLMToken, PipelineEventType, Transcript
+from vocable.errors import VocableError
+from vocable.frames import (
+    Frame,
+    LLMDone,
+    LLMToken,
+    PipelineEvent,
+    PipelineEventType,
+    Transcript,
+)
 from vocable.pipeline.channel import Send
 from vocable.pipeline.stage import FrameProcessor, StageContext
+
+if TYPE_CHECKING:
+    from vocable.tools.turn import ReplyItem, Toolbox
+
+E = PipelineEventType
 
 
 @dataclass
 class Conversation:
-    """The messages of one conversation, oldest first, after the system prompt."""
+    """The messages of one conversation, oldest first, after the system prompt.
+
+    `tools` are the tools replies in this conversation may use (None: plain chat). `recall`
+    returns a system message of long-term memories relevant to a user message (None: no memory).
+    """
 
     system_prompt: str
     messages: list[ChatMessage] = field(default_factory=list)
+    tools: Toolbox | None = None
+    recall: Callable[[str], Awaitable[ChatMessage | None]] | None = None
 
     def prompt(self, user_text: str) -> list[ChatMessage]:
         """The full message list for a new user message."""
@@ -35,8 +57,13 @@ class Respond(FrameProcessor):
     """Final Transcript in; LLMToken… then LLMDone out. Other frames pass through.
 
     Generation stops at once when an Interrupt or Cancel arrives (the stream is closed). Only
-    finished replies enter the conversation. Tool calls the model asks for are not run yet: they
+    finished replies enter the conversation. With the conversation's `Toolbox`, a command may be
+    answered by a tool straight away (intent path) or the model may call tools (native path);
+    each call is reported as ``tool_call`` and ``tool_result`` events. Without one, tool calls
     are reported in the ``llm_done`` event's ``tool_calls`` payload and left out of the reply.
+
+    If the model fails mid-reply, the text so far ends the turn as ``interrupted`` (events
+    ``llm_done`` with ``finish_reason="error"``, then ``interrupted``) before the error goes on.
     """
 
     name = "respond"
@@ -55,6 +82,32 @@ class Respond(FrameProcessor):
         self.remember = remember
         """Add finished exchanges to the conversation (off when the caller keeps the history)."""
 
+    async def _plain(self, prompt: list[ChatMessage]) -> AsyncGenerator[ReplyItem | ToolCall, None]:
+        async with contextlib.aclosing(self.llm.stream(prompt)) as stream:
+            async for piece in stream:
+                yield piece
+
+    def _turn_started(self, turn: int) -> Callable[[], Awaitable[None]]:
+        """Waits for the ``turn_started`` event of `turn` (a live session's confirmation)."""
+
+        async def wait() -> None:
+            seen = asyncio.get_running_loop().create_future()
+
+            def on_event(event: PipelineEvent) -> None:
+                if event.kind is E.TURN_STARTED and event.turn_id == turn and not seen.done():
+                    seen.set_result(None)
+
+            remove = self.ctx.bus.add_listener(on_event)
+            try:
+                if not any(
+                    e.kind is E.TURN_STARTED and e.turn_id == turn for e in self.ctx.bus.log
+                ):
+                    await seen
+            finally:
+                remove()
+
+        return wait
+
     async def process(self, frame: Frame, outbox: Send) -> None:
         """Answer a final transcript; pass anything else through."""
         await outbox.send(frame)
@@ -62,27 +115,50 @@ class Respond(FrameProcessor):
             return
         turn = frame.turn_id
         clock = self.ctx.clock
-        self.emit(PipelineEventType.LLM_REQUEST, turn_id=turn, model=self.llm.info.model)
+        self.emit(E.LLM_REQUEST, turn_id=turn, model=self.llm.info.model)
         start = clock.monotonic()
         first: float | None = None
         pieces: list[str] = []
         calls: list[ToolCall] = []
-        async with contextlib.aclosing(self.llm.stream(self.conversation.prompt(frame.text))) as s:
-            async for piece in s:
-                if isinstance(piece, ToolCall):
-                    calls.append(piece)
-                    continue
-                if first is None:
-                    first = clock.monotonic()
-                    self.emit(PipelineEventType.LLM_FIRST_TOKEN, turn_id=turn)
-                pieces.append(piece)
-                self.emit(PipelineEventType.LLM_TOKEN, turn_id=turn, text=piece)
-                await outbox.send(LLMToken(piece, turn_id=turn))
+        prompt = self.conversation.prompt(frame.text)
+        if self.conversation.recall is not None:
+            recalled = await self.conversation.recall(frame.text)
+            if recalled is not None:
+                prompt.insert(1, recalled)  # right after the system prompt
+        tools = self.conversation.tools if self.ctx.settings.tools.enabled else None
+        items: AsyncGenerator[ReplyItem | ToolCall, None]
+        if tools is not None:
+            gate = self._turn_started(turn) if tools.speculative else None
+            items = tools.reply(self.llm, prompt, frame.text, confirmed=gate)
+        else:
+            items = self._plain(prompt)
+        try:
+            async with contextlib.aclosing(items) as stream:
+                async for piece in stream:
+                    if isinstance(piece, ToolCall):
+                        calls.append(piece)
+                        continue
+                    if not isinstance(piece, str):
+                        kind = E.TOOL_RESULT if piece.result is not None else E.TOOL_CALL
+                        self.emit(kind, turn_id=turn, **piece.payload())
+                        continue
+                    if first is None:
+                        first = clock.monotonic()
+                        self.emit(E.LLM_FIRST_TOKEN, turn_id=turn)
+                    pieces.append(piece)
+                    self.emit(E.LLM_TOKEN, turn_id=turn, text=piece)
+                    await outbox.send(LLMToken(piece, turn_id=turn))
+        except VocableError as err:
+            if pieces:  # keep what was said as an interrupted reply
+                partial = "".join(pieces).strip()
+                self.emit(E.LLM_DONE, turn_id=turn, text=partial, finish_reason="error")
+                self.emit(E.INTERRUPTED, turn_id=turn, reason="llm_error", code=err.code)
+            raise
         reply = "".join(pieces).strip()
         gen_s = clock.monotonic() - (first if first is not None else start)
         extra = {"tool_calls": [_call_payload(c) for c in calls]} if calls else {}
         self.emit(
-            PipelineEventType.LLM_DONE,
+            E.LLM_DONE,
             turn_id=turn,
             tokens=len(pieces),
             tokens_per_s=round(len(pieces) / gen_s, 1) if gen_s > 0 and pieces else 0.0,

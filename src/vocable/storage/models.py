@@ -241,4 +241,48 @@ class Memory(Timestamped, Base):
     kind: Mapped[str] = mapped_column(String(32), default="fact")
     text: Mapped[str] = mapped_column(Text)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Little-endian float32 vector of `text`, unit length, from `embed_model`."""
+    embed_model: Mapped[str | None] = mapped_column(String(100))
+    """Which embedder made `embedding`; vectors of other models are recomputed before search."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationSummary(Timestamped, Base):
+    """One incremental summary of a conversation's older messages; the messages are kept.
+
+    Each summary covers everything up to `through_message_id`, folding in the previous one.
+    """
+
+    __tablename__ = "conversation_summaries"
+    __table_args__ = (Index("ix_conversation_summaries_conversation", "conversation_id", "id"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    through_message_id: Mapped[int] = mapped_column(ID)
+    """The newest message this summary covers."""
+    message_count: Mapped[int] = mapped_column(default=0)
+    """Messages folded in by this step (not counting those of earlier summaries)."""
+
+
+class Timer(Timestamped, Base):
+    """A timer or reminder of a user: it fires once at `due_at` unless cancelled first."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_user_due", "user_id", "due_at"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="timer")
+    """``timer`` or ``reminder``."""
+    label: Mapped[str] = mapped_column(Text, default="")
+    """The timer's name, or what to remind the user of."""
+    duration_s: Mapped[float] = mapped_column(Float)
+    """The delay asked for, in seconds (said back when it fires)."""
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]

@@ -1,4 +1,7 @@
-"""``vocable voices …``: enrol, list and remove voice profiles of the local user."""
+"""``vocable voices …``: enrol, list, preview, rename, remove and pick the default voice.
+
+Every command acts for the local user, or for ``--user NAME`` (an account of ``vocable users``).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,19 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from vocable.config import Settings, load_settings
-from vocable.errors import AudioInputError, ConfigError, NotFoundError, VocableError
+from vocable.errors import (
+    AudioInputError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StorageInputError,
+    VocableError,
+)
 
 if TYPE_CHECKING:
     from vocable.engines.tts.base import TextToSpeech
     from vocable.storage.db import Database
+    from vocable.voices.speak import Speaker
 
 T = TypeVar("T")
 
@@ -25,8 +36,36 @@ voices_app = typer.Typer(
 )
 
 
-def _run(work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]]) -> T:
+UserOption = Annotated[
+    str | None,
+    typer.Option("--user", help="Whose voices (an account name); default: the local user."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+async def user_id_for(db: Database, name: str | None) -> int:
+    """The id of the account `name`, or of the local user when None.
+
+    Raises:
+        NotFoundError: ``user.not_found`` when there is no such account.
+    """
     from vocable.memory.history import local_user_id
+    from vocable.storage import repo
+
+    if name is None:
+        return await local_user_id(db)
+    async with db.uow(readonly=True) as tx:
+        user = await repo.find_user(tx, name=name)
+    if user is None:
+        raise NotFoundError(
+            f"no user called {name!r}; see vocable users list", code="user.not_found"
+        )
+    return int(user.id)
+
+
+def _run(
+    work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]], user: str | None = None
+) -> T:
     from vocable.storage.db import Database
 
     async def main() -> T:
@@ -34,7 +73,7 @@ def _run(work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]]) -> T
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = await Database.open(settings.storage, data_dir=settings.data_dir)
         try:
-            return await work(settings, db, await local_user_id(db))
+            return await work(settings, db, await user_id_for(db, user))
         finally:
             await db.close()
 
@@ -42,7 +81,9 @@ def _run(work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]]) -> T
         return asyncio.run(main())
     except VocableError as err:
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        bad_input = isinstance(err, AudioInputError | ConfigError | NotFoundError)
+        bad_input = isinstance(
+            err, AudioInputError | ConfigError | NotFoundError | ConflictError | StorageInputError
+        )
         raise typer.Exit(2 if bad_input else 1) from err
 
 
@@ -50,20 +91,21 @@ def _run(work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]]) -> T
 def add(
     name: Annotated[str, typer.Argument(help="Name of the new voice.")],
     sample: Annotated[Path, typer.Argument(help="6-30 s of one person speaking (WAV, FLAC).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
+    user: UserOption = None,
 ) -> None:
     """Check a voice sample, fit voice matching to it, and store the profile."""
     from vocable.engines.loader import load_tts
     from vocable.voices.embedding import SpeakerEncoder
     from vocable.voices.service import VoiceService
-    from vocable.voices.validate import check_name, read_sample
+    from vocable.voices.validate import check_new_name, read_sample
 
     async def work(settings: Settings, db: Database, user_id: int) -> dict[str, Any]:
         if not sample.is_file():
             raise AudioInputError(
                 f"No audio file at {sample}. Check the path.", code="audio.not_found"
             )
-        check_name(name)
+        check_new_name(name)
         read_sample(sample, settings.voices)  # the cheap checks, before loading any model
         typer.echo("loading the speaker encoder and the voice…", err=True)
         encoder = await SpeakerEncoder.load()
@@ -78,7 +120,7 @@ def add(
             await encoder.close()
         return profile.as_dict()
 
-    shown = _run(work)
+    shown = _run(work, user)
     if as_json:
         sys.stdout.write(json.dumps(shown) + "\n")
         return
@@ -93,17 +135,19 @@ def add(
 
 
 @voices_app.command("list")
-def list_voices(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """List voice profiles with their similarity scores."""
+def list_voices(as_json: JsonOption = False, user: UserOption = None) -> None:
+    """List voice profiles with their similarity scores; * marks the default."""
 
     async def work(settings: Settings, db: Database, user_id: int) -> list[dict[str, Any]]:
-        from vocable.voices.store import list_profiles
+        from vocable.voices import store
 
-        return [p.as_dict() for p in await list_profiles(db, user_id=user_id)]
+        default = store.default_id(settings.data_dir / "voices", user_id=user_id)
+        return [
+            {**p.as_dict(), "default": p.id == default}
+            for p in await store.list_profiles(db, user_id=user_id)
+        ]
 
-    shown = _run(work)
+    shown = _run(work, user)
     if as_json:
         sys.stdout.write(json.dumps({"voices": shown}) + "\n")
         return
@@ -111,11 +155,14 @@ def list_voices(
         typer.echo("no voice profiles yet: vocable voices add NAME SAMPLE.wav")
     for p in shown:
         sim = "?" if p["similarity"] is None else f"{p['similarity']:.2f}"
-        typer.echo(f"{p['name']}\t{p['engine']}\tsimilarity {sim}\t{p['created_at']}")
+        mark = "*" if p["default"] else " "
+        typer.echo(f"{mark} {p['name']}\t{p['engine']}\tsimilarity {sim}\t{p['created_at']}")
 
 
 @voices_app.command("rm")
-def remove(name: Annotated[str, typer.Argument(help="Voice to delete.")]) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="Voice to delete.")], user: UserOption = None
+) -> None:
     """Delete a voice profile and its files."""
 
     async def work(settings: Settings, db: Database, user_id: int) -> None:
@@ -123,21 +170,110 @@ def remove(name: Annotated[str, typer.Argument(help="Voice to delete.")]) -> Non
 
         await remove_profile(db, settings.data_dir, user_id=user_id, name=name)
 
-    _run(work)
+    _run(work, user)
     typer.echo(f"removed {name!r}")
 
 
-async def profile_speaker(settings: Settings, tts: TextToSpeech, name: str) -> TextToSpeech | None:
-    """`tts` matched to the local user's profile `name`, or None when there is no such profile."""
-    from vocable.memory.history import local_user_id
-    from vocable.storage.db import Database
+@voices_app.command("rename")
+def rename(
+    old: Annotated[str, typer.Argument(help="The voice's name now.")],
+    new: Annotated[str, typer.Argument(help="Its new name.")],
+    user: UserOption = None,
+) -> None:
+    """Rename a voice profile (it stays the default if it was)."""
+
+    async def work(settings: Settings, db: Database, user_id: int) -> str:
+        from vocable.voices.store import rename_profile
+
+        return (await rename_profile(db, user_id=user_id, name=old, new_name=new)).name
+
+    typer.echo(f"renamed {old!r} to {_run(work, user)!r}")
+
+
+@voices_app.command("default")
+def default(
+    name: Annotated[
+        str | None, typer.Argument(help="The voice to speak in when none is asked for.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Go back to the built-in voice.")] = False,
+    user: UserOption = None,
+) -> None:
+    """Set the default voice (used by say, the speech API and realtime), or show it."""
+
+    async def work(settings: Settings, db: Database, user_id: int) -> str | None:
+        from vocable.voices import store
+
+        root = settings.data_dir / "voices"
+        if clear or name is not None:
+            chosen = await store.set_default(
+                db, root, user_id=user_id, name=None if clear else name
+            )
+        else:
+            chosen = await store.default_profile(db, root, user_id=user_id)
+        return None if chosen is None else chosen.name
+
+    shown = _run(work, user)
+    if clear:
+        typer.echo("default voice: the built-in voice")
+    elif name is not None:
+        typer.echo(f"default voice: {shown!r}")
+    else:
+        typer.echo(shown if shown is not None else "(built-in)")
+
+
+@voices_app.command("preview")
+def preview(
+    name: Annotated[str, typer.Argument(help="The voice to hear.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="WAV file to write.")],
+    text: Annotated[str, typer.Option(help="What it says.")] = "Hello! This is how I sound.",
+    user: UserOption = None,
+) -> None:
+    """Speak a sentence in a voice profile into a WAV file."""
+    from vocable.audio.io import write_wav
+    from vocable.engines.loader import load_tts
     from vocable.voices.matching import MatchedTTS
-    from vocable.voices.store import find_profile
+    from vocable.voices.store import get_profile
+    from vocable.voices.validate import check_name
+
+    async def work(settings: Settings, db: Database, user_id: int) -> float:
+        profile = await get_profile(db, user_id=user_id, name=check_name(name))
+        tts = await load_tts(settings)
+        try:
+            speaker = MatchedTTS(tts, profile.match, profile=profile.name)
+            pcm = b"".join([c.pcm async for c in speaker.synthesize(text)])
+        finally:
+            await tts.close()
+        write_wav(out, pcm, tts.sample_rate)
+        return len(pcm) / 2 / tts.sample_rate
+
+    seconds = _run(work, user)
+    typer.echo(f"wrote {out} ({seconds:.1f} s, {name!r})", err=True)
+
+
+async def speaker_for(
+    settings: Settings, tts: TextToSpeech, voice: str | None, *, user: str | None = None
+) -> Speaker:
+    """Who speaks for ``vocable say``: a profile, the user's default, or `voice` as an engine id.
+
+    Args:
+        settings: Where the database and profiles are.
+        tts: The TTS chain profiles are matched over.
+        voice: ``--voice``: a profile name, an engine-specific voice id, or None for the default.
+        user: Whose profiles (an account name); None for the local user.
+    """
+    from vocable.storage.db import Database
+    from vocable.voices.speak import resolve_speaker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(settings.storage, data_dir=settings.data_dir)
     try:
-        profile = await find_profile(db, user_id=await local_user_id(db), name=name)
+        return await resolve_speaker(
+            db,
+            settings.data_dir,
+            tts,
+            user_id=await user_id_for(db, user),
+            voice=voice,
+            engine_voices=True,
+        )
     finally:
         await db.close()
-    return None if profile is None else MatchedTTS(tts, profile.match, profile=profile.name)

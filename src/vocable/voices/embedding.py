@@ -6,6 +6,7 @@ resemblyzer, torch and librosa are the ``voices`` extra: nothing here imports th
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import warnings
 from dataclasses import dataclass
@@ -135,3 +136,35 @@ def _load_encoder() -> Any:
         warnings.filterwarnings("ignore", "Please import", DeprecationWarning)
         resemblyzer = optional_module("resemblyzer", "speaker embeddings")
     return resemblyzer.VoiceEncoder("cpu", verbose=False)
+
+
+class SharedEncoder:
+    """One `SpeakerEncoder` for a server, loaded on first use and closed with `aclose`."""
+
+    def __init__(self) -> None:
+        self._encoder: SpeakerEncoder | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> SpeakerEncoder:
+        """The encoder, loading it the first time (about 3 s on two cores).
+
+        Raises:
+            EngineUnavailableError: the ``voices`` extra is not installed.
+        """
+        async with self._lock:
+            if self._encoder is None:
+                self._encoder = await SpeakerEncoder.load()
+            return self._encoder
+
+    async def aclose(self) -> None:
+        """Close the encoder if it was loaded. Safe to call twice."""
+        async with self._lock:
+            encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            await encoder.close()
+
+    async def __aenter__(self) -> SharedEncoder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -15,13 +15,12 @@ import numpy as np
 from vocable.audio.convert import pcm16_to_float, resample
 from vocable.config import Settings
 from vocable.engines.tts.base import TextToSpeech
-from vocable.errors import VoiceInputError
 from vocable.storage.db import Database
 from vocable.voices import store
 from vocable.voices.embedding import RATE, SpeakerEncoder, cosine
 from vocable.voices.matching import MatchedTTS, fit, transform
 from vocable.voices.store import Profile
-from vocable.voices.validate import check_name, check_sample
+from vocable.voices.validate import check_new_name, check_sample
 
 
 class VoiceService:
@@ -47,17 +46,16 @@ class VoiceService:
         """Check a sample, fit the voice match, score it, and store the profile.
 
         Raises:
-            VoiceInputError: a bad name (``voice.bad_name``), a name in use (``voice.exists``)
-                or a failed sample check (see `vocable.voices.validate.check_sample`).
+            VoiceInputError: a bad or reserved name (``voice.bad_name``,
+                ``voice.reserved_name``) or a failed sample check (see
+                `vocable.voices.validate.check_sample`).
+            ConflictError: a name in use (``voice.exists``).
             AudioInputError: the sample is empty, silent or not audio.
             EngineUnavailableError: the ``voices`` extra or the TTS engine is missing.
         """
-        clean = check_name(name)
+        clean = check_new_name(name)
         if await store.find_profile(self.db, user_id=user_id, name=clean) is not None:
-            raise VoiceInputError(
-                f"you already have a voice called {clean!r}; remove it first or pick another name",
-                code="voice.exists",
-            )
+            raise store.name_taken(clean)
         checked = await check_sample(sample, self.settings.voices, self.encoder)
         plain = await self._speak(self.settings.voices.similarity_text)
         params, held_out = await fit(checked.audio, plain, self.tts.sample_rate, self.encoder)
@@ -96,6 +94,14 @@ class VoiceService:
     async def remove(self, *, user_id: int, name: str) -> None:
         """Delete a profile and its files (``voice.not_found`` when there is none)."""
         await store.remove_profile(self.db, self.settings.data_dir, user_id=user_id, name=name)
+
+    async def default(self, *, user_id: int) -> Profile | None:
+        """The default voice of `user_id`, or None for the built-in voice."""
+        return await store.default_profile(self.db, self.root, user_id=user_id)
+
+    async def set_default(self, *, user_id: int, name: str | None) -> Profile | None:
+        """Make `name` the default voice of `user_id`; None goes back to the built-in voice."""
+        return await store.set_default(self.db, self.root, user_id=user_id, name=name)
 
     def speaker(self, profile: Profile) -> MatchedTTS:
         """A `TextToSpeech` speaking through the service's engine in `profile`'s voice."""

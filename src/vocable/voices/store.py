@@ -2,14 +2,18 @@
 
 The row holds the name, the engine, the folder and the 256-d embedding; the folder
 (``<data dir>/voices/<id>/``) holds ``reference.wav`` (the normalised sample, 16 kHz) and
-``profile.json`` (quality report, statistics, matching parameters, similarity scores). These
-functions need none of the heavy ``voices`` dependencies.
+``profile.json`` (quality report, statistics, matching parameters, similarity scores). Each user's
+default voice is the profile id in ``<data dir>/voices/defaults/<user id>.json``, replaced
+atomically; a deleted profile stops being the default by itself. These functions need none of
+the heavy ``voices`` dependencies.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +23,13 @@ import numpy as np
 
 from vocable.audio.convert import float_to_pcm16
 from vocable.audio.io import write_wav
-from vocable.errors import NotFoundError, VoiceInputError
+from vocable.errors import ConflictError, NotFoundError, VoiceInputError
 from vocable.storage.db import Database
 from vocable.storage.models import VoiceProfile
 from vocable.storage.repo import profiles as repo
 from vocable.voices.embedding import RATE, as_bytes, from_bytes
 from vocable.voices.matching import MatchParams
-from vocable.voices.validate import check_name
+from vocable.voices.validate import check_new_name
 
 ENGINE = "piper+voice-matching"
 """What a profile speaks with today: Piper, matched to the reference (not cloning)."""
@@ -144,12 +148,81 @@ async def find_profile(db: Database, *, user_id: int, name: str) -> Profile | No
 
 
 async def rename_profile(db: Database, *, user_id: int, name: str, new_name: str) -> Profile:
-    """Rename a profile (``voice.bad_name``, ``voice.not_found``, ``storage.duplicate``)."""
-    clean = check_name(new_name)
+    """Rename a profile.
+
+    Raises:
+        VoiceInputError: ``voice.bad_name`` or ``voice.reserved_name``.
+        NotFoundError: ``voice.not_found``.
+        ConflictError: ``voice.exists`` when the new name is taken.
+    """
+    clean = check_new_name(new_name)
     async with db.uow() as tx:
         row = await repo.get_voice_profile(tx, user_id=user_id, name=name)
+        if clean != row.name and any(
+            p.name == clean for p in await repo.list_voice_profiles(tx, user_id=user_id)
+        ):
+            raise name_taken(clean)
         row = await repo.update_voice_profile(tx, user_id=user_id, profile_id=row.id, name=clean)
     return _profile(row, _details(row))
+
+
+def name_taken(name: str) -> ConflictError:
+    """The error for a profile name already in use (409 over HTTP)."""
+    return ConflictError(
+        f"you already have a voice called {name!r}; remove it first or pick another name",
+        code="voice.exists",
+        transient=False,
+    )
+
+
+def _default_file(root: Path, user_id: int) -> Path:
+    return root / "defaults" / f"{int(user_id)}.json"
+
+
+def default_id(root: Path, *, user_id: int) -> int | None:
+    """The row id of `user_id`'s default profile as stored, or None (it may since be deleted)."""
+    try:
+        value = json.loads(_default_file(root, user_id).read_text("utf-8")).get("profile_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+async def default_profile(db: Database, root: Path, *, user_id: int) -> Profile | None:
+    """The default profile of `user_id`, or None when none is set (or it was deleted)."""
+    wanted = default_id(root, user_id=user_id)
+    if wanted is None:
+        return None
+    return next((p for p in await list_profiles(db, user_id=user_id) if p.id == wanted), None)
+
+
+async def set_default(
+    db: Database, root: Path, *, user_id: int, name: str | None
+) -> Profile | None:
+    """Make the profile `name` the default voice of `user_id`; None goes back to the built-in.
+
+    Raises:
+        NotFoundError: ``voice.not_found`` when `user_id` has no profile `name`.
+    """
+    path = _default_file(root, user_id)
+    if name is None:
+        path.unlink(missing_ok=True)
+        return None
+    profile = await get_profile(db, user_id=user_id, name=name)
+    _write_default(path, profile.id)
+    return profile
+
+
+def _write_default(path: Path, profile_id: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".default-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"profile_id": profile_id}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 async def remove_profile(db: Database, data_dir: Path, *, user_id: int, name: str) -> None:
@@ -158,6 +231,8 @@ async def remove_profile(db: Database, data_dir: Path, *, user_id: int, name: st
         row = await repo.get_voice_profile(tx, user_id=user_id, name=name)
         await repo.delete_voice_profile(tx, user_id=user_id, profile_id=row.id)
         folder = Path(row.sample_path) if row.sample_path else None
+    if default_id(data_dir / "voices", user_id=user_id) == row.id:  # ids can be reused
+        _default_file(data_dir / "voices", user_id).unlink(missing_ok=True)
     if folder is not None and folder.is_relative_to(data_dir / "voices"):
         shutil.rmtree(folder, ignore_errors=True)
 

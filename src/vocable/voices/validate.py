@@ -26,6 +26,10 @@ from vocable.voices.embedding import RATE, Embedding, SpeakerEncoder, speaker_sp
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 """Allowed profile names: letters, digits, space, ``_``, ``.``, ``-``; 1-64 characters."""
+BUILTIN_VOICES = frozenset(
+    "default alloy ash ballad coral echo fable onyx nova sage shimmer verse".split()
+)
+"""OpenAI's voice names, spoken by the plain TTS chain; no profile may take one of them."""
 RECOMMENDED_S = 10.0
 SILENCE_PEAK = 10 ** (-60 / 20)
 MIN_MINORITY_SHARE = 0.2
@@ -70,6 +74,17 @@ def check_name(name: str) -> str:
             f"{name!r} is not a usable voice name: use 1-64 letters, digits, spaces, '_', '.' "
             "or '-', starting with a letter or digit (no '/', '\\' or '..').",
             code="voice.bad_name",
+        )
+    return clean
+
+
+def check_new_name(name: str) -> str:
+    """`check_name`, also refusing the built-in voice names (``voice.reserved_name``)."""
+    clean = check_name(name)
+    if clean.lower() in BUILTIN_VOICES:
+        raise VoiceInputError(
+            f"{clean!r} is the name of a built-in voice; pick another name for your voice.",
+            code="voice.reserved_name",
         )
     return clean
 

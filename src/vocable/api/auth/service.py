@@ -16,7 +16,7 @@ from vocable.storage.db import Database
 from vocable.storage.models import User
 from vocable.storage.repo.users import KEY_PREFIX
 
-SCOPES = ("audio", "conversations", "keys", "memory", "realtime", "turns", "voices")
+SCOPES = ("audio", "conversations", "keys", "memory", "metrics", "realtime", "turns", "voices")
 """Scopes an API key may be limited to; a key without scopes has them all."""
 
 

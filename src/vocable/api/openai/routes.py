@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -28,18 +27,14 @@ from vocable.api.openai.encode import (
 )
 from vocable.api.ratelimit import expensive
 from vocable.audio.io import decode_audio
-from vocable.errors import AudioInputError, NotFoundError, VocableError
-from vocable.storage import repo
+from vocable.errors import AudioInputError, VocableError
+from vocable.metrics.collector import get_collector
 from vocable.storage.db import Database
+from vocable.voices.speak import resolve_speaker
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 AudioUser = Annotated[Principal, Depends(require_scope("audio"))]
 DbDep = Annotated[Database, Depends(open_database)]
-BUILTIN_VOICES = frozenset(
-    "default alloy ash ballad coral echo fable onyx nova sage shimmer verse".split()
-)
-"""OpenAI's voice names, all spoken by the default TTS chain."""
-VOICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 TextFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 
 
@@ -48,24 +43,16 @@ class SpeechRequest(BaseModel):
 
     model: str = Field("tts-1", min_length=1, max_length=200, examples=["tts-1"])
     input: str = Field(min_length=1, max_length=4096, examples=["Hello there."])
-    voice: str = Field("default", min_length=1, max_length=64, examples=["alloy"])
+    voice: str = Field(
+        "default",
+        min_length=1,
+        max_length=64,
+        examples=["alloy"],
+        description="A voice profile of yours, an OpenAI voice name (the built-in voice), or "
+        "'default': your default profile when you set one.",
+    )
     response_format: SpeechFormat = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
-
-
-async def _voice(db: Database, user_id: int, name: str) -> str | None:
-    """The engine voice for `name`: None for built-ins; a profile of the user otherwise."""
-    if not VOICE_NAME.match(name):
-        raise VocableError(
-            "a voice name is letters, digits, '-' and '_' (no paths)", code="voice.invalid_name"
-        )
-    if name.lower() in BUILTIN_VOICES:
-        return None
-    async with db.uow(readonly=True) as tx:
-        profiles = await repo.list_voice_profiles(tx, user_id=user_id)
-    if not any(p.name == name for p in profiles):
-        raise NotFoundError(f"no voice called {name!r}", code="voice.not_found")
-    return None  # profile voices are spoken by the default chain until cloning lands
 
 
 @router.post(
@@ -81,38 +68,56 @@ async def _voice(db: Database, user_id: int, name: str) -> str | None:
     dependencies=[Depends(expensive)],
 )
 async def create_speech(
-    body: SpeechRequest, principal: AudioUser, assistant: AssistantDep, db: DbDep
+    body: SpeechRequest,
+    principal: AudioUser,
+    assistant: AssistantDep,
+    db: DbDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> StreamingResponse:
-    """Speak ``input``; ``wav`` and ``pcm`` (16-bit mono) stream as they are synthesised."""
-    voice = await _voice(db, principal.user_id, body.voice)
-    tts = assistant.engines.tts
-    rate = int(tts.sample_rate)
-    chunks = tts.synthesize(body.input, voice)
+    """Speak ``input``; ``wav`` and ``pcm`` (16-bit mono) stream as they are synthesised.
+
+    The ``X-Vocable-Voice`` header names the profile that spoke (``default``: the built-in voice).
+    """
+    speaker = await resolve_speaker(
+        db, settings.data_dir, assistant.engines.tts, user_id=principal.user_id, voice=body.voice
+    )
+    chunks = speaker.tts.synthesize(body.input, speaker.engine_voice)
     first = await anext(aiter(chunks), None)  # errors before the first byte become problems
     if first is None:
         raise VocableError("the voice produced no audio", code="tts.no_audio")
     rate = first.sample_rate
+    collector = get_collector(request.app)
 
     async def audio() -> AsyncIterator[bytes]:
+        watch = collector.watch(kind="speech", user_id=principal.user_id)
         try:
             if body.response_format == "wav":
                 yield streaming_wav_header(rate)
             pcm = [change_speed(first.pcm, rate, body.speed)]
             if body.response_format in STREAMED:
+                watch.audio_out(pcm[0], rate)
                 yield pcm.pop()
             async for chunk in chunks:
                 piece = change_speed(chunk.pcm, rate, body.speed)
                 if body.response_format in STREAMED:
+                    watch.audio_out(piece, rate)
                     yield piece
                 else:
                     pcm.append(piece)
             if body.response_format not in STREAMED:
                 fmt: Literal["mp3", "opus"] = "mp3" if body.response_format == "mp3" else "opus"
+                watch.reply_audio(b"".join(pcm))
                 yield await asyncio.to_thread(encode_compressed, b"".join(pcm), rate, fmt)
         finally:
+            watch.close()
             await chunks.aclose()
 
-    return StreamingResponse(audio(), media_type=MEDIA_TYPES[body.response_format])
+    return StreamingResponse(
+        audio(),
+        media_type=MEDIA_TYPES[body.response_format],
+        headers={"X-Vocable-Voice": speaker.name},
+    )
 
 
 async def _form(request: Request, limit: int) -> FormData:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,9 +16,13 @@ from vocable.engines.loader import load_vad
 from vocable.frames import PipelineEventType
 from vocable.memory.history import start_conversation
 from vocable.memory.recorder import ConversationRecorder
+from vocable.metrics.collector import get_collector
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.protocol import error_event
 from vocable.realtime.session import RealtimeSession
+from vocable.stages.respond import Conversation
+from vocable.tools.setup import equip
+from vocable.voices.speak import for_user
 
 router = APIRouter(tags=["realtime"])
 
@@ -46,10 +51,13 @@ async def realtime(ws: WebSocket) -> None:
     async def send_json(event: dict[str, Any]) -> None:
         if open_ and ws.application_state is WebSocketState.CONNECTED:
             await ws.send_text(json.dumps(event))
+            if event.get("type") == "response.output_audio.delta":
+                watch.audio_out(base64.b64decode(event["delta"]), session.session.output_rate)
 
     async def send_bytes(data: bytes) -> None:
         if open_ and ws.application_state is WebSocketState.CONNECTED:
             await ws.send_bytes(data)
+            watch.audio_out(data, session.session.output_rate)
 
     async def messages() -> AsyncIterator[str | bytes]:
         while True:
@@ -71,20 +79,32 @@ async def realtime(ws: WebSocket) -> None:
         conversation_id=conversation_id,
         heard_event=PipelineEventType.AUDIO_PLAYED,
     )
+    conversation = Conversation(settings.llm.system_prompt)
+    await equip(
+        conversation,
+        settings,
+        llm=state.assistant.engines.llm,
+        db=state.db,
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+    )
     vad = await load_vad(settings)
     session = RealtimeSession(
         settings,
-        state.assistant.engines,
+        for_user(state.assistant.engines, state.db, settings.data_dir, user_id=principal.user_id),
         vad,
         send_json,
         send_bytes,
         ctx=ctx,
+        conversation=conversation,
         conversation_id=conversation_id,
     )
+    watch = get_collector(ws.app).watch(ctx.bus, kind="realtime", user_id=principal.user_id)
     try:
-        async with recorder:
-            recorder.attach(ctx.bus)
-            await session.run(messages())
+        with watch:
+            async with recorder:
+                recorder.attach(ctx.bus)
+                await session.run(messages())
     except WebSocketDisconnect:
         pass
     finally:

@@ -21,9 +21,11 @@ from vocable.api.params import MAX_ROW_ID
 from vocable.api.ratelimit import expensive
 from vocable.audio.io import decode_audio, write_wav
 from vocable.errors import AudioInputError, NotFoundError
-from vocable.memory.history import load_history, start_conversation
+from vocable.memory.history import prepare_history, start_conversation
 from vocable.memory.recorder import ConversationRecorder
+from vocable.metrics.collector import get_collector
 from vocable.metrics.timings import TIMING_EVENTS
+from vocable.tools.setup import equip
 
 router = APIRouter(prefix="/v1/turns", tags=["turns"])
 TurnsUser = Annotated[Principal, Depends(require_scope("turns"))]
@@ -126,17 +128,29 @@ async def create_turn(
     )
     if conversation_id is None:
         conversation_id = await start_conversation(store.db, user_id=store.user_id)
-    history = await load_history(
+    history = await prepare_history(
         store.db,
+        settings,
         user_id=store.user_id,
         conversation_id=conversation_id,
-        system_prompt=settings.llm.system_prompt,
+        llm=assistant.engines.llm,
+    )
+    await equip(
+        history,
+        settings,
+        llm=assistant.engines.llm,
+        db=store.db,
+        user_id=store.user_id,
+        conversation_id=conversation_id,
     )
     recorder = ConversationRecorder(
         store.db, store.writer, user_id=store.user_id, conversation_id=conversation_id
     )
-    async with recorder:
-        result = await assistant.run_turn(decoded, history, recorder)
+    with get_collector(request.app).watch(kind="turn", user_id=principal.user_id) as watch:
+        async with recorder:
+            result = await assistant.run_turn(decoded, history, recorder)
+        watch.replay(result.events)  # the turn's own bus is gone: its log holds every event
+        watch.reply_audio(result.pcm)
     turn_id = uuid.uuid4().hex
     path = turns_dir(settings.data_dir, principal.user_id) / f"{turn_id}.wav"
     await asyncio.to_thread(write_wav, path, result.pcm, result.sample_rate)

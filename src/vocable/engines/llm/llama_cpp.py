@@ -107,10 +107,10 @@ class LlamaCppLLM:
             EngineUnavailableError: llama-cpp-python or the model is missing or unloadable.
         """
         path = resolve_model_path(settings)
-        threads = settings.llm.threads or hardware.thread_budget(settings.threads).llm
+        plan = hardware.plan_engine(settings, "llm")
         worker = BlockingWorker("llm")
         try:
-            llama, info = await worker.run(_load_model, path, settings, threads)
+            llama, info = await worker.run(_load_model, path, settings, plan)
         except BaseException:
             await worker.close()
             raise
@@ -202,7 +202,9 @@ def _plain(message: ChatMessage) -> dict[str, str]:
     return {"role": message.role, "content": message.content}
 
 
-def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, EngineInfo]:
+def _load_model(
+    path: Path, settings: Settings, plan: hardware.EnginePlan
+) -> tuple[Any, EngineInfo]:
     try:
         import llama_cpp
         from llama_cpp.llama_cache import LlamaRAMCache
@@ -213,9 +215,9 @@ def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, Engi
         llama = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=cfg.n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=cfg.n_gpu_layers,
+            n_threads=plan.threads or None,  # None: llama.cpp's own default
+            n_threads_batch=plan.batch_threads or None,
+            n_gpu_layers=plan.n_gpu_layers,
             seed=cfg.seed,
             verbose=False,
         )
@@ -224,7 +226,7 @@ def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, Engi
             f"could not load the GGUF model {path}: {err}", code="engine.load_failed"
         ) from err
     llama.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
-    on_gpu = cfg.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+    on_gpu = plan.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
     info = EngineInfo(
         kind="llm",
         name="llama.cpp",
@@ -233,6 +235,6 @@ def _load_model(path: Path, settings: Settings, threads: int) -> tuple[Any, Engi
         device=("mps" if sys.platform == "darwin" else "cuda") if on_gpu else "cpu",
         version=str(llama_cpp.__version__),
         compute_type=quant.group(1) if (quant := _QUANT.search(path.stem)) else "",
-        threads=threads,
+        threads=plan.threads,
     )
     return llama, info

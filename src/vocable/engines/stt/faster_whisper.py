@@ -106,11 +106,11 @@ class FasterWhisperSTT:
         """
         path, model_name = resolve_model_path(settings)
         cfg = settings.stt
-        device = hardware.pick_device(cfg.device)
-        threads = cfg.threads or hardware.thread_budget(settings.threads).stt
+        plan = hardware.plan_engine(settings, "stt")
+        threads = plan.threads
         worker = BlockingWorker("stt")
         try:
-            loaded = await worker.run(_load_model, path, device, cfg.compute_type, threads)
+            loaded = await worker.run(_load_model, path, plan.device, plan.compute_type, threads)
         except BaseException:
             await worker.close()
             raise

@@ -1,8 +1,10 @@
 """Edge-TTS: Microsoft Edge's online read-aloud voices, streamed as MP3 and decoded to PCM.
 
-This is the one online engine: text leaves the machine. It is never in the default chain; list
-``edge`` in ``tts.engines`` to use it. It loads only when the service answers, so an offline
-machine skips it at load time.
+This is the one online engine: text leaves the machine. In the default chain it comes after the
+offline Piper (a fallback only), and loads only when edge-tts is installed; remove ``edge`` from
+``tts.engines`` to keep text on the machine. Whether the service is reachable is probed lazily,
+on the first sentence it must speak (``PROBE_TIMEOUT_S``, cached for ``PROBE_TTL_S``), so an
+offline machine starts at once and the chain moves on to the next engine in about a second.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import io
+import time
 from collections.abc import AsyncGenerator
 from typing import Any, Self
 
@@ -28,6 +31,10 @@ RATE = 24000
 """Edge-TTS's default output is 24 kHz mono MP3."""
 DECODE_EVERY_BYTES = 2000
 """Decode the MP3 received so far each time this much more has arrived."""
+PROBE_TIMEOUT_S = 1.0
+"""How long the reachability probe waits for a TCP connection."""
+PROBE_TTL_S = 60.0
+"""How long a probe result is trusted."""
 HOLD_BACK = 2304
 """Samples kept back from each partial decode (two MP3 frames), emitted once more audio came."""
 
@@ -54,6 +61,7 @@ class EdgeTTS:
         self.voice = voice
         self.sample_rate = RATE
         self.chunk_bytes = max(1, RATE * chunk_ms // 1000) * PCM16_BYTES
+        self._probed: tuple[float, bool] | None = None
         self.info = EngineInfo(
             kind="tts",
             name="edge",
@@ -64,18 +72,23 @@ class EdgeTTS:
 
     @classmethod
     async def load(cls, settings: Settings) -> Self:
-        """Check the package and that the service is reachable.
+        """Check the package; the network is probed later, when speech is first asked for.
 
         Raises:
-            EngineUnavailableError: edge-tts is not installed, or the service cannot be reached.
+            EngineUnavailableError: edge-tts is not installed.
         """
         try:
             module = importlib.import_module("edge_tts")
         except ImportError as err:
             raise EngineUnavailableError("Edge-TTS needs edge-tts: pip install edge-tts") from err
-        if not await reachable():
-            raise EngineUnavailableError(f"Edge-TTS is online only and {HOST} is not reachable")
         return cls(module, settings.tts.edge_voice, settings.tts.chunk_ms)
+
+    async def _check_online(self) -> None:
+        now = time.monotonic()
+        if self._probed is None or now - self._probed[0] > PROBE_TTL_S:
+            self._probed = (now, await reachable(timeout_s=PROBE_TIMEOUT_S))
+        if not self._probed[1]:
+            raise EngineUnavailableError(f"Edge-TTS is online only and {HOST} is not reachable")
 
     async def synthesize(
         self, text: str, voice: str | None = None
@@ -83,10 +96,12 @@ class EdgeTTS:
         """Yield PCM16 chunks as the MP3 stream arrives and decodes.
 
         Raises:
+            EngineUnavailableError: the service is not reachable (probed at most once a minute).
             EngineError: the service failed or sent audio that does not decode (``tts.failed``).
         """
         if not text.strip():
             return
+        await self._check_online()
         mp3 = bytearray()
         decoded_at = 0
         emitted = 0

@@ -78,10 +78,11 @@ class PiperTTS:
             EngineUnavailableError: piper-tts is not installed or the voice cannot be loaded.
         """
         model, config = resolve_voice_paths(settings)
-        threads = hardware.thread_budget(settings.threads).tts
+        plan = hardware.plan_engine(settings, "tts")
+        threads = plan.threads
         worker = BlockingWorker("tts-piper")
         try:
-            voice, version = await worker.run(_load_voice, model, config, threads)
+            voice, version = await worker.run(_load_voice, model, config, plan)
         except BaseException:
             await worker.close()
             raise
@@ -90,7 +91,7 @@ class PiperTTS:
             name="piper",
             model=model.name.removesuffix(".onnx"),
             model_path=str(model),
-            device="cpu",
+            device=plan.device,
             version=version,
             threads=threads,
         )
@@ -165,7 +166,7 @@ class PiperTTS:
         self._voice = None
 
 
-def _load_voice(model: Path, config: Path, threads: int) -> tuple[Any, str]:
+def _load_voice(model: Path, config: Path, plan: hardware.EnginePlan) -> tuple[Any, str]:
     """Build a `PiperVoice` whose ONNX session keeps to the TTS thread budget."""
     try:
         import onnxruntime
@@ -174,12 +175,13 @@ def _load_voice(model: Path, config: Path, threads: int) -> tuple[Any, str]:
         raise EngineUnavailableError(_INSTALL_HINT) from err
     try:
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Idle ONNX threads must not spin: they would steal the cores the LLM streams on.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if plan.threads:  # 0: onnxruntime's defaults (hardware.threads = "library")
+            options.intra_op_num_threads = plan.threads
+            options.inter_op_num_threads = 1
+            # Idle ONNX threads must not spin: they would steal the cores the LLM streams on.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
-            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+            str(model), sess_options=options, providers=list(plan.providers)
         )
         piper_config = PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8")))
         voice = PiperVoice(session=session, config=piper_config)

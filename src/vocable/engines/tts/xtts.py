@@ -77,10 +77,11 @@ class XttsTTS:
             EngineUnavailableError: no weights, or coqui-tts is missing or broken.
         """
         folder = model_dir(settings)
-        threads = hardware.thread_budget(settings.threads).tts
+        plan = hardware.plan_engine(settings, "xtts")
+        threads = plan.threads
         worker = BlockingWorker("tts-xtts")
         try:
-            model = await worker.run(_load_model, folder, threads)
+            model = await worker.run(_load_model, folder, threads, plan.device)
         except BaseException:
             await worker.close()
             raise
@@ -89,6 +90,7 @@ class XttsTTS:
             name="xtts",
             model="xtts_v2",
             model_path=str(folder),
+            device=plan.device,
             version=importlib.metadata.version("coqui-tts"),
             threads=threads,
         )
@@ -146,17 +148,18 @@ class XttsTTS:
         await self._worker.close()
 
 
-def _load_model(folder: Path, threads: int) -> Any:
+def _load_model(folder: Path, threads: int, device: str = "cpu") -> Any:
     try:
         torch = importlib.import_module("torch")
         configs = importlib.import_module("TTS.tts.configs.xtts_config")
         models = importlib.import_module("TTS.tts.models.xtts")
     except Exception as err:  # noqa: BLE001 - coqui-tts 0.28 raises more than ImportError
         raise EngineUnavailableError(f"{_INSTALL_HINT} ({type(err).__name__}: {err})") from err
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     config = configs.XttsConfig()
     config.load_json(str(folder / "config.json"))
     model = models.Xtts.init_from_config(config)
     model.load_checkpoint(config, checkpoint_dir=str(folder), use_deepspeed=False)
     model.eval()
-    return model
+    return model.to(device) if device != "cpu" else model
