@@ -5,46 +5,19 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
+from vocable.cli_common import run_with_db, user_id_for
 from vocable.config import Settings, load_settings
-from vocable.errors import ConfigError, StorageInputError, VocableError
+from vocable.errors import ConfigError, VocableError
 from vocable.storage.db import Database
 
 T = TypeVar("T")
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (shown once, stored hashed).", no_args_is_help=True)
-
-
-def _run(work: Callable[[Settings, Database], Coroutine[Any, Any, T]]) -> T:
-    async def main() -> T:
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.storage, data_dir=settings.data_dir)
-        try:
-            return await work(settings, db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except VocableError as err:
-        typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        raise typer.Exit(2 if isinstance(err, ConfigError | StorageInputError) else 1) from err
-
-
-async def _user_id(db: Database, name: str) -> int:
-    from vocable.storage import repo
-
-    async with db.uow(readonly=True) as tx:
-        user = await repo.find_user(tx, name=name)
-    if user is None:
-        raise StorageInputError(f"no user called {name!r}", code="user.not_found")
-    return int(user.id)
 
 
 @users_app.command("create")
@@ -71,7 +44,7 @@ def users_create(
         role = "admin" if user.is_admin else "user"
         typer.echo(f"created {role} {user.name} (id {user.id})")
 
-    _run(work)
+    run_with_db(work)
 
 
 @users_app.command("list")
@@ -86,7 +59,7 @@ def users_list() -> None:
             for user in await tx.scalars(select(User).order_by(User.id)):
                 typer.echo(f"{user.id}\t{user.name}\t{'admin' if user.is_admin else 'user'}")
 
-    _run(work)
+    run_with_db(work)
 
 
 @keys_app.command("create")
@@ -108,13 +81,13 @@ def keys_create(
         raise typer.Exit(2)
 
     async def work(settings: Settings, db: Database) -> None:
-        user_id = await _user_id(db, user)
+        user_id = await user_id_for(db, user)
         async with db.uow() as tx:
             row, secret = await repo.create_api_key(tx, user_id=user_id, name=name, scopes=wanted)
         typer.echo(f"key {row.id} ({row.prefix}…) for {user}; scopes: {row.scopes or 'all'}")
         typer.echo(secret)
 
-    _run(work)
+    run_with_db(work)
 
 
 @keys_app.command("list")
@@ -123,13 +96,13 @@ def keys_list(user: Annotated[str, typer.Option("--user", help="Whose keys.")]) 
     from vocable.storage import repo
 
     async def work(settings: Settings, db: Database) -> None:
-        user_id = await _user_id(db, user)
+        user_id = await user_id_for(db, user)
         async with db.uow(readonly=True) as tx:
             for key in await repo.list_api_keys(tx, user_id=user_id):
                 state = f"revoked {key.revoked_at:%F}" if key.revoked_at else "live"
                 typer.echo(f"{key.id}\t{key.prefix}…\t{key.scopes or 'all'}\t{state}")
 
-    _run(work)
+    run_with_db(work)
 
 
 @keys_app.command("revoke")
@@ -141,12 +114,12 @@ def keys_revoke(
     from vocable.storage import repo
 
     async def work(settings: Settings, db: Database) -> None:
-        user_id = await _user_id(db, user)
+        user_id = await user_id_for(db, user)
         async with db.uow() as tx:
             await repo.revoke_api_key(tx, user_id=user_id, key_id=key_id)
         typer.echo(f"revoked key {key_id}")
 
-    _run(work)
+    run_with_db(work)
 
 
 def is_loopback(host: str) -> bool:

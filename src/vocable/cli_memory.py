@@ -6,7 +6,6 @@ Listings and searches take ``--json`` (one JSON object on stdout).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
@@ -15,10 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vocable.cli_common import JsonFlag, emit_json, progress, run_command
-from vocable.config import Settings, load_settings
-from vocable.errors import ConfigError, NotFoundError, StorageInputError, VocableError
-from vocable.voices.cli import user_id_for
+from vocable.cli_common import JsonFlag, emit_json, progress, run_command, run_for_user
+from vocable.config import Settings
+from vocable.errors import StorageInputError
 
 if TYPE_CHECKING:
     from vocable.memory.semantic import SemanticMemory
@@ -34,26 +32,6 @@ UserOption = Annotated[
     str | None,
     typer.Option("--user", help="Whose memories (an account name); default: the local user."),
 ]
-
-
-def _run(work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]], user: str | None) -> T:
-    from vocable.storage.db import Database
-
-    async def main() -> T:
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.storage, data_dir=settings.data_dir)
-        try:
-            return await work(settings, db, await user_id_for(db, user))
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except VocableError as err:
-        typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        bad_input = isinstance(err, ConfigError | NotFoundError | StorageInputError)
-        raise typer.Exit(2 if bad_input else 1) from err
 
 
 async def open_memory(settings: Settings, db: Database) -> SemanticMemory:
@@ -99,7 +77,7 @@ def add(
     async def use(memory: SemanticMemory, user_id: int) -> int:
         return await memory.remember(user_id=user_id, text=text, kind=kind)
 
-    memory_id = _run(_with_memory(use), user)
+    memory_id = run_for_user(_with_memory(use), user)
     if as_json:
         emit_json({"id": memory_id, "text": text.strip(), "kind": kind})
     else:
@@ -124,7 +102,7 @@ def search(
             "results": [asdict(h) for h in hits],
         }
 
-    found = _run(_with_memory(use), user)
+    found = run_for_user(_with_memory(use), user)
     if as_json:
         emit_json(found)
     else:
@@ -154,7 +132,7 @@ def list_memories(
             for r in rows
         ]
 
-    items = _run(work, user)
+    items = run_for_user(work, user)
     if as_json:
         emit_json({"memories": items, "n": len(items)})
     else:
@@ -173,7 +151,7 @@ def remove(
         async with db.uow() as tx:
             await repo.remove_memory(tx, user_id=user_id, memory_id=memory_id)
 
-    _run(work, user)
+    run_for_user(work, user)
     typer.echo(f"forgot #{memory_id}")
 
 
@@ -192,7 +170,7 @@ def import_file(
         report = await import_jsonl(memory, user_id=user_id, path=path)
         return {"imported": report.imported, "embedded": report.embedded}
 
-    done = _run(_with_memory(use), user)
+    done = run_for_user(_with_memory(use), user)
     if as_json:
         emit_json(done)
     else:
@@ -216,7 +194,7 @@ def export_file(
             return count
         return await export_jsonl(memory, user_id=user_id, path=path)
 
-    count = _run(_with_memory(use), user)
+    count = run_for_user(_with_memory(use), user)
     progress(f"exported {count} memories")
 
 

@@ -5,23 +5,17 @@ Every command acts for the local user, or for ``--user NAME`` (an account of ``v
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vocable.config import Settings, load_settings
+from vocable.cli_common import run_for_user, user_id_for
+from vocable.config import Settings
 from vocable.errors import (
     AudioInputError,
-    ConfigError,
-    ConflictError,
-    NotFoundError,
-    StorageInputError,
-    VocableError,
 )
 
 if TYPE_CHECKING:
@@ -41,50 +35,6 @@ UserOption = Annotated[
     typer.Option("--user", help="Whose voices (an account name); default: the local user."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-
-
-async def user_id_for(db: Database, name: str | None) -> int:
-    """The id of the account `name`, or of the local user when None.
-
-    Raises:
-        NotFoundError: ``user.not_found`` when there is no such account.
-    """
-    from vocable.memory.history import local_user_id
-    from vocable.storage import repo
-
-    if name is None:
-        return await local_user_id(db)
-    async with db.uow(readonly=True) as tx:
-        user = await repo.find_user(tx, name=name)
-    if user is None:
-        raise NotFoundError(
-            f"no user called {name!r}; see vocable users list", code="user.not_found"
-        )
-    return int(user.id)
-
-
-def _run(
-    work: Callable[[Settings, Database, int], Coroutine[Any, Any, T]], user: str | None = None
-) -> T:
-    from vocable.storage.db import Database
-
-    async def main() -> T:
-        settings = load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = await Database.open(settings.storage, data_dir=settings.data_dir)
-        try:
-            return await work(settings, db, await user_id_for(db, user))
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except VocableError as err:
-        typer.echo(f"error [{err.code}]: {err.message}", err=True)
-        bad_input = isinstance(
-            err, AudioInputError | ConfigError | NotFoundError | ConflictError | StorageInputError
-        )
-        raise typer.Exit(2 if bad_input else 1) from err
 
 
 @voices_app.command("add")
@@ -120,7 +70,7 @@ def add(
             await encoder.close()
         return profile.as_dict()
 
-    shown = _run(work, user)
+    shown = run_for_user(work, user)
     if as_json:
         sys.stdout.write(json.dumps(shown) + "\n")
         return
@@ -147,7 +97,7 @@ def list_voices(as_json: JsonOption = False, user: UserOption = None) -> None:
             for p in await store.list_profiles(db, user_id=user_id)
         ]
 
-    shown = _run(work, user)
+    shown = run_for_user(work, user)
     if as_json:
         sys.stdout.write(json.dumps({"voices": shown}) + "\n")
         return
@@ -170,7 +120,7 @@ def remove(
 
         await remove_profile(db, settings.data_dir, user_id=user_id, name=name)
 
-    _run(work, user)
+    run_for_user(work, user)
     typer.echo(f"removed {name!r}")
 
 
@@ -187,7 +137,7 @@ def rename(
 
         return (await rename_profile(db, user_id=user_id, name=old, new_name=new)).name
 
-    typer.echo(f"renamed {old!r} to {_run(work, user)!r}")
+    typer.echo(f"renamed {old!r} to {run_for_user(work, user)!r}")
 
 
 @voices_app.command("default")
@@ -212,7 +162,7 @@ def default(
             chosen = await store.default_profile(db, root, user_id=user_id)
         return None if chosen is None else chosen.name
 
-    shown = _run(work, user)
+    shown = run_for_user(work, user)
     if clear:
         typer.echo("default voice: the built-in voice")
     elif name is not None:
@@ -246,7 +196,7 @@ def preview(
         write_wav(out, pcm, tts.sample_rate)
         return len(pcm) / 2 / tts.sample_rate
 
-    seconds = _run(work, user)
+    seconds = run_for_user(work, user)
     typer.echo(f"wrote {out} ({seconds:.1f} s, {name!r})", err=True)
 
 
