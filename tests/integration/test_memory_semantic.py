@@ -95,7 +95,7 @@ async def test_bad_input_is_refused_with_typed_errors(mem_db: Database) -> None:
 async def test_memories_without_current_vectors_are_embedded_on_recall(mem_db: Database) -> None:
     (ann,) = await users(mem_db, "ann")
     async with mem_db.uow() as tx:  # as the API stored them before this issue: no vector
-        await repo.add_memory(tx, user_id=ann, text="the boiler was serviced in may")
+        await repo.create_memory(tx, user_id=ann, text="the boiler was serviced in may")
     old = SemanticMemory(mem_db, HashingEmbedder(dim=64))
     await old.remember(user_id=ann, text="my cat is called tom")
     memory = SemanticMemory(mem_db, HashingEmbedder())  # another model: every vector is stale

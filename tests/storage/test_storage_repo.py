@@ -23,7 +23,9 @@ async def test_user_b_cannot_read_or_change_user_a_rows(db: Database) -> None:
         )
         key, _ = await repo.create_api_key(tx, user_id=ann, name="laptop")
         voice = await repo.create_voice_profile(tx, user_id=ann, name="me", engine="piper")
-        memory = await repo.add_memory(tx, user_id=ann, text="likes tea", conversation_id=conv.id)
+        memory = await repo.create_memory(
+            tx, user_id=ann, text="likes tea", conversation_id=conv.id
+        )
         await repo.record_turn(tx, user_id=ann, conversation_id=conv.id, user_message_id=msg.id)
     before = {t: await count_rows(db, t) for t in ("conversations", "messages", "turns")}
 
@@ -52,7 +54,7 @@ async def test_user_b_cannot_read_or_change_user_a_rows(db: Database) -> None:
             tx, user_id=bob, conversation_id=conv.id, role=MessageRole.USER, text="hijack"
         ),
         lambda tx: repo.record_turn(tx, user_id=bob, conversation_id=conv.id),
-        lambda tx: repo.add_memory(tx, user_id=bob, text="x", conversation_id=conv.id),
+        lambda tx: repo.create_memory(tx, user_id=bob, text="x", conversation_id=conv.id),
         lambda tx: repo.checkpoint_conversation(
             tx,
             user_id=bob,

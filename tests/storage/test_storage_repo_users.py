@@ -27,8 +27,8 @@ async def test_users_voices_and_memories(db: Database) -> None:
         voice = await repo.create_voice_profile(
             tx, user_id=ann, name="a", engine="piper", embedding=b"\x00\x01"
         )
-        await repo.add_memory(tx, user_id=ann, text="general")
-        tied = await repo.add_memory(tx, user_id=ann, text="tied", conversation_id=conv.id)
+        await repo.create_memory(tx, user_id=ann, text="general")
+        tied = await repo.create_memory(tx, user_id=ann, text="tied", conversation_id=conv.id)
     async with db.uow() as tx:
         assert [v.name for v in await repo.list_voice_profiles(tx, user_id=ann)] == ["a", "b"]
         await repo.delete_voice_profile(tx, user_id=ann, profile_id=voice.id)

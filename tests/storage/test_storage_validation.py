@@ -81,7 +81,7 @@ BAD_INPUT = [
     ),
     (
         "memory not utf-8",
-        lambda uid, cid: lambda tx: repo.add_memory(tx, user_id=uid, text=b"\xff\xfe"),
+        lambda uid, cid: lambda tx: repo.create_memory(tx, user_id=uid, text=b"\xff\xfe"),
         "storage.invalid_text",
     ),
 ]

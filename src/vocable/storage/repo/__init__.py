@@ -26,6 +26,7 @@ from vocable.storage.repo.conversations import (
     record_turn,
     rename_conversation,
 )
+from vocable.storage.repo.memories import create_memory
 from vocable.storage.repo.messages import (
     add_message,
     get_message,
@@ -34,7 +35,6 @@ from vocable.storage.repo.messages import (
     update_message,
 )
 from vocable.storage.repo.profiles import (
-    add_memory,
     create_voice_profile,
     delete_memory,
     delete_voice_profile,
@@ -60,7 +60,7 @@ __all__ = [
     "count_users",
     "add_refresh_token",
     "SessionState",
-    "add_memory",
+    "create_memory",
     "add_message",
     "authenticate_api_key",
     "checkpoint_conversation",

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vocable.errors import NotFoundError
 from vocable.storage.models import NAME_MAX, Memory, VoiceProfile
-from vocable.storage.repo._common import checked, insert, owned, referenced_conversation
+from vocable.storage.repo._common import insert, owned
 from vocable.storage.validate import clean_text
 
 
@@ -76,29 +76,6 @@ async def update_voice_profile(
         row.embedding = embedding
     await tx.flush()
     return row
-
-
-async def add_memory(
-    tx: AsyncSession,
-    *,
-    user_id: int,
-    text: str | bytes,
-    kind: str = "fact",
-    conversation_id: int | None = None,
-    embedding: bytes | None = None,
-) -> Memory:
-    """Remember `text` for `user_id`, optionally tied to one of their conversations."""
-    clean = checked(tx, text, "text")
-    if conversation_id is not None:
-        await referenced_conversation(tx, user_id=user_id, conversation_id=conversation_id)
-    memory = Memory(
-        user_id=user_id,
-        text=clean,
-        kind=clean_text(kind, field="kind", max_chars=32),
-        conversation_id=conversation_id,
-        embedding=embedding,
-    )
-    return await insert(tx, memory)
 
 
 async def list_memories(
