@@ -22,13 +22,15 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
 from vocable.config import Settings
+from vocable.engines.base import EngineInfo
+from vocable.engines.llm.base import ChatMessage, StreamItem, ToolSpec
 from vocable.errors import (
     EngineError,
     EngineUnavailableError,
@@ -275,3 +277,54 @@ def error_text(body: str) -> str:
     if isinstance(error, dict):
         error = error.get("message")
     return str(error or body.strip()[:300])
+
+
+class HttpChatLLM:
+    """What the chat engines behind HTTP share: one client, retries, the stream, close.
+
+    Subclasses build the request (`request_body`) and read one streamed answer (`_attempt`).
+    """
+
+    supports_tools = True
+    """Tools go to the server; whether the model uses them depends on the server and model."""
+
+    def __init__(self, http: LLMHttpClient, info: EngineInfo) -> None:
+        self._http = http
+        self.info = info
+
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
+    ) -> AsyncGenerator[StreamItem, None]:
+        """Yield reply text pieces and complete `ToolCall` items as the server streams them.
+
+        A failure before the first item is retried when it is transient.
+
+        Raises:
+            EngineUnavailableError: the server stayed unreachable through the retries, refuses
+                the key, or lacks the model (the message says how to get it).
+            ServerTransportError: the server went away after the first item
+                (``llm.stream_broken``, transient).
+            MalformedToolCallError: a tool call's arguments are not a JSON object.
+            EngineError: the server reported another failure (``llm.failed``).
+            PipelineClosedError: the engine was closed.
+        """
+        body = self.request_body(messages, tools)
+        return self._http.retry_before_first(lambda: self._attempt(body))
+
+    def request_body(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
+    ) -> dict[str, Any]:
+        """The JSON body of one chat request."""
+        raise NotImplementedError
+
+    def _attempt(self, body: Mapping[str, Any]) -> AsyncGenerator[StreamItem, None]:
+        raise NotImplementedError
+
+    def _ended_early(self) -> ServerTransportError:
+        return ServerTransportError(
+            f"{self._http.service} ended the reply before it was done", code="llm.stream_broken"
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP client and its connections. Safe to call twice."""
+        await self._http.close()

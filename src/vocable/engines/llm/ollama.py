@@ -26,6 +26,7 @@ from vocable.engines.llm.base import (
     ToolSpec,
 )
 from vocable.engines.llm.http import (
+    HttpChatLLM,
     HttpPolicy,
     LLMHttpClient,
     ServerTransportError,
@@ -40,19 +41,15 @@ def pull_hint(model: str) -> str:
     return f"run `ollama pull {model}`, or set llm.ollama_model (VOCABLE_LLM__OLLAMA_MODEL)"
 
 
-class OllamaLLM:
+class OllamaLLM(HttpChatLLM):
     """Streams chat replies from an Ollama server, with native tool calling.
 
     Build it with `load`. One HTTP client, with pooled connections, serves every call; closing
     a reply's iterator closes its connection, which makes Ollama stop generating.
     """
 
-    supports_tools = True
-    """Tools go to Ollama as is; models without tool support answer in text."""
-
     def __init__(self, http: LLMHttpClient, info: EngineInfo, settings: Settings) -> None:
-        self._http = http
-        self.info = info
+        super().__init__(http, info)
         cfg = settings.llm
         self.model = cfg.ollama_model
         keep_alive = cfg.ollama_keep_alive.strip()
@@ -106,23 +103,6 @@ class OllamaLLM:
         )
         return cls(http, info, settings)
 
-    def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
-    ) -> AsyncGenerator[StreamItem, None]:
-        """Yield reply text pieces and `ToolCall` items as Ollama streams them.
-
-        Raises:
-            EngineUnavailableError: the model is not pulled, or the server stayed unreachable
-                through the retries.
-            ServerTransportError: the server went away after the first item
-                (``llm.stream_broken``, transient).
-            MalformedToolCallError: a tool call's arguments are not a JSON object.
-            EngineError: Ollama reported another failure (``llm.failed``).
-            PipelineClosedError: the engine was closed.
-        """
-        body = self.request_body(messages, tools)
-        return self._http.retry_before_first(lambda: self._attempt(body))
-
     def request_body(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
     ) -> dict[str, Any]:
@@ -158,14 +138,7 @@ class OllamaLLM:
                     calls += 1
                 done = bool(chunk.get("done"))
         if not done:
-            raise ServerTransportError(
-                f"{self._http.service} ended the reply before it was done",
-                code="llm.stream_broken",
-            )
-
-    async def close(self) -> None:
-        """Close the HTTP client and its connections. Safe to call twice."""
-        await self._http.close()
+            raise self._ended_early()
 
 
 def parse_tool_call(raw: Any, index: int) -> ToolCall:

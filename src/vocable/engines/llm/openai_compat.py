@@ -25,6 +25,7 @@ from vocable.engines.llm.base import (
     ToolSpec,
 )
 from vocable.engines.llm.http import (
+    HttpChatLLM,
     HttpPolicy,
     LLMHttpClient,
     ServerTransportError,
@@ -35,19 +36,15 @@ from vocable.errors import EngineError, EngineUnavailableError, VocableError
 _KEY_HINT = "set llm.openai_api_key (VOCABLE_LLM__OPENAI_API_KEY)"
 
 
-class OpenAICompatLLM:
+class OpenAICompatLLM(HttpChatLLM):
     """Streams chat replies from an OpenAI-compatible server, with tool calling.
 
     Build it with `load`. One HTTP client, with pooled connections, serves every call; closing
     a reply's iterator closes its connection, which makes the server stop generating.
     """
 
-    supports_tools = True
-    """Tools go to the server; whether the model uses them depends on the server and model."""
-
     def __init__(self, http: LLMHttpClient, info: EngineInfo, settings: Settings) -> None:
-        self._http = http
-        self.info = info
+        super().__init__(http, info)
         self.model = info.model
         cfg = settings.llm
         self.sampling: dict[str, Any] = {
@@ -87,23 +84,6 @@ class OpenAICompatLLM:
             raise
         info = EngineInfo(kind="llm", name="openai", model=model, model_path=url, device="remote")
         return cls(http, info, settings)
-
-    def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
-    ) -> AsyncGenerator[StreamItem, None]:
-        """Yield reply text pieces, then each complete `ToolCall`, as the server streams them.
-
-        Raises:
-            EngineUnavailableError: the server stayed unreachable through the retries, or
-                refuses the key or the model.
-            ServerTransportError: the server went away after the first item
-                (``llm.stream_broken``, transient).
-            MalformedToolCallError: a tool call's arguments are not a JSON object.
-            EngineError: the server reported another failure (``llm.failed``).
-            PipelineClosedError: the engine was closed.
-        """
-        body = self.request_body(messages, tools)
-        return self._http.retry_before_first(lambda: self._attempt(body))
 
     def request_body(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
@@ -145,14 +125,7 @@ class OpenAICompatLLM:
                         yield call
                     finished = True
         if not finished:
-            raise ServerTransportError(
-                f"{self._http.service} ended the reply before it was done",
-                code="llm.stream_broken",
-            )
-
-    async def close(self) -> None:
-        """Close the HTTP client and its connections. Safe to call twice."""
-        await self._http.close()
+            raise self._ended_early()
 
 
 class ToolCallAssembler:
