@@ -125,6 +125,10 @@ def say(
         str | None,
         typer.Option(help="A voice profile, or an engine voice id; default: your default voice."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Speak as this account (its profiles and default voice)."),
+    ] = None,
 ) -> None:
     """Speak text into a WAV file, through the TTS fallback chain."""
     from vocable.audio.io import write_wav
@@ -136,7 +140,7 @@ def say(
             raise AudioInputError("nothing to say: the text is empty", code="text.empty")
         tts = await load_tts(settings)
         try:
-            chosen = await speaker_for(settings, tts, voice)
+            chosen = await speaker_for(settings, tts, voice, user=user)
             speaker = chosen.tts
             pcm = b"".join([c.pcm async for c in speaker.synthesize(text, chosen.engine_voice)])
             rate = tts.sample_rate

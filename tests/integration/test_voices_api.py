@@ -117,6 +117,7 @@ async def test_enrol_preview_default_rename_delete(
     assert created.status_code == 201, created.text
     voice = created.json()
     assert voice["name"] == "Sally" and voice["engine"] == "piper+voice-matching"
+    assert voice["rendering"] == "voice matching" and voice["cloned_similarity"] is None
     assert voice["report"]["duration_s"] == report["duration_s"] and not voice["default"]
     assert voice["similarity"] > voice["baseline_similarity"]
     listed = (await api.get("/v1/voices", headers=a)).json()
@@ -217,7 +218,9 @@ def test_the_cli_sets_the_default_renames_previews_and_says(
     assert runner.invoke(app, ["voices", "default"]).stdout.strip() == "(built-in)"
     assert runner.invoke(app, ["voices", "default", "Alan"]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["voices", "list", "--json"]).stdout)["voices"]
-    assert [(v["name"], v["default"]) for v in listed] == [("Alan", True)]
+    assert [(v["name"], v["default"], v["rendering"]) for v in listed] == [
+        ("Alan", True, "voice matching")  # no XTTS weights here
+    ]
     assert listed[0]["similarity"] == json.loads(added.stdout)["similarity"]
     renamed = runner.invoke(app, ["voices", "rename", "Alan", "Al"])
     assert renamed.exit_code == 0 and "'Al'" in renamed.stdout

@@ -103,6 +103,8 @@ class TTSChain(FallbackChain[TextToSpeech]):
             load_s=load_s,
         )
         self.max_rtf = max_rtf
+        self.rtf_window = rtf_window
+        """Sentences the real-time factor is averaged over."""
         self.sample_rate: int = self.engines[0].sample_rate
         """Rate of every chunk this chain yields: the primary engine's rate."""
         self.info: EngineInfo = self.active.info

@@ -5,7 +5,7 @@ Nothing is counted twice: a custom Prometheus collector reads `MetricsCollector`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -19,7 +19,14 @@ from prometheus_client.registry import Collector
 from vocable.metrics.collector import MetricsCollector
 from vocable.metrics.histogram import Histogram
 
-__all__ = ["CONTENT_TYPE", "PrometheusExport", "exposition", "registry_for"]
+__all__ = [
+    "CONTENT_TYPE",
+    "PrometheusExport",
+    "VoiceScore",
+    "exposition",
+    "registry_for",
+    "voice_similarity",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format: every Prometheus server parses it."""
@@ -168,6 +175,40 @@ def registry_for(metrics: MetricsCollector) -> CollectorRegistry:
     return registry
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
-    """The text exposition format of `registry`."""
-    return generate_latest(registry)
+VoiceScore = tuple[str, str, str, float]
+"""``(user, voice, engine, similarity)``: one enrolment similarity of one voice profile."""
+
+
+def voice_similarity(scores: Iterable[VoiceScore]) -> GaugeMetricFamily:
+    """``vocable_voice_similarity``: each profile's enrolment similarity, per engine."""
+    family = GaugeMetricFamily(
+        "vocable_voice_similarity",
+        "Cosine similarity (resemblyzer) of a voice profile's speech to its reference sample, "
+        "measured at enrolment, per engine that speaks it.",
+        labels=["user", "voice", "engine"],
+    )
+    for user, voice, engine, value in scores:
+        family.add_metric([user, voice, engine], value)
+    return family
+
+
+class _Families(Collector):
+    """Metric families read by the caller before the scrape (from the database)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the families."""
+        yield from self.families
+
+
+def exposition(registry: CollectorRegistry, extra: Iterable[Metric] = ()) -> bytes:
+    """The text exposition format of `registry`, then of the `extra` families."""
+    text = generate_latest(registry)
+    families = list(extra)
+    if not families:
+        return text
+    more = CollectorRegistry(auto_describe=False)
+    more.register(_Families(families))
+    return text + generate_latest(more)

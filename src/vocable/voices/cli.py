@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 voices_app = typer.Typer(
-    help="Voice profiles: Piper matched to a 6-30 s sample of a voice.", no_args_is_help=True
+    help="Voice profiles from a 6-30 s sample: cloned by XTTS v2 when its weights are set, "
+    "else Piper's voice matched to the sample.",
+    no_args_is_help=True,
 )
 
 
@@ -44,7 +46,7 @@ def add(
     as_json: JsonOption = False,
     user: UserOption = None,
 ) -> None:
-    """Check a voice sample, fit voice matching to it, and store the profile."""
+    """Check a voice sample, fit voice matching (and prepare XTTS cloning), store the profile."""
     from vocable.engines.loader import load_tts
     from vocable.voices.embedding import SpeakerEncoder
     from vocable.voices.service import VoiceService
@@ -75,9 +77,12 @@ def add(
         sys.stdout.write(json.dumps(shown) + "\n")
         return
     report = shown["report"]
+    cloned = shown.get("cloned_similarity")
     typer.echo(
         f"added {shown['name']!r}: similarity {shown['similarity']:.2f} "
-        f"(plain voice {shown['baseline_similarity']:.2f}), {report['duration_s']:.1f} s sample, "
+        f"(plain voice {shown['baseline_similarity']:.2f}"
+        + (f", XTTS clone {cloned:.2f}" if cloned is not None else "")
+        + f"), {report['duration_s']:.1f} s sample, "
         f"SNR {report['snr_db']:.0f} dB, speech {report['speech_ratio']:.0%}"
     )
     for note in report["notes"]:
@@ -86,14 +91,20 @@ def add(
 
 @voices_app.command("list")
 def list_voices(as_json: JsonOption = False, user: UserOption = None) -> None:
-    """List voice profiles with their similarity scores; * marks the default."""
+    """List voice profiles with their similarity scores; * marks the default.
+
+    ``rendering`` says how they speak with these settings: ``cloning`` (XTTS v2 weights are set)
+    or ``voice matching``.
+    """
 
     async def work(settings: Settings, db: Database, user_id: int) -> list[dict[str, Any]]:
         from vocable.voices import store
+        from vocable.voices.speak import planned_rendering
 
         default = store.default_id(settings.data_dir / "voices", user_id=user_id)
+        rendering = planned_rendering(settings)
         return [
-            {**p.as_dict(), "default": p.id == default}
+            {**p.as_dict(), "rendering": rendering, "default": p.id == default}
             for p in await store.list_profiles(db, user_id=user_id)
         ]
 
@@ -106,7 +117,7 @@ def list_voices(as_json: JsonOption = False, user: UserOption = None) -> None:
     for p in shown:
         sim = "?" if p["similarity"] is None else f"{p['similarity']:.2f}"
         mark = "*" if p["default"] else " "
-        typer.echo(f"{mark} {p['name']}\t{p['engine']}\tsimilarity {sim}\t{p['created_at']}")
+        typer.echo(f"{mark} {p['name']}\t{p['rendering']}\tsimilarity {sim}\t{p['created_at']}")
 
 
 @voices_app.command("rm")
@@ -178,10 +189,10 @@ def preview(
     text: Annotated[str, typer.Option(help="What it says.")] = "Hello! This is how I sound.",
     user: UserOption = None,
 ) -> None:
-    """Speak a sentence in a voice profile into a WAV file."""
+    """Speak a sentence in a voice profile into a WAV file (cloned or matched, as replies are)."""
     from vocable.audio.io import write_wav
     from vocable.engines.loader import load_tts
-    from vocable.voices.matching import MatchedTTS
+    from vocable.voices.speak import profile_speaker
     from vocable.voices.store import get_profile
     from vocable.voices.validate import check_name
 
@@ -189,7 +200,7 @@ def preview(
         profile = await get_profile(db, user_id=user_id, name=check_name(name))
         tts = await load_tts(settings)
         try:
-            speaker = MatchedTTS(tts, profile.match, profile=profile.name)
+            speaker = profile_speaker(tts, profile).tts
             pcm = b"".join([c.pcm async for c in speaker.synthesize(text)])
         finally:
             await tts.close()
@@ -207,7 +218,7 @@ async def speaker_for(
 
     Args:
         settings: Where the database and profiles are.
-        tts: The TTS chain profiles are matched over.
+        tts: The TTS chain profiles speak through (cloned by its XTTS, or matched).
         voice: ``--voice``: a profile name, an engine-specific voice id, or None for the default.
         user: Whose profiles (an account name); None for the local user.
     """

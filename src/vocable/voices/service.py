@@ -8,6 +8,8 @@ Storage is `vocable.voices.store`. A rejected sample stores nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +21,11 @@ from vocable.storage.db import Database
 from vocable.voices import store
 from vocable.voices.embedding import RATE, SpeakerEncoder, cosine
 from vocable.voices.matching import MatchedTTS, fit, transform
+from vocable.voices.speak import ClonedTTS, find_cloner, matching_base
 from vocable.voices.store import Profile
 from vocable.voices.validate import check_new_name, check_sample
+
+log = logging.getLogger(__name__)
 
 
 class VoiceService:
@@ -30,7 +35,8 @@ class VoiceService:
         settings: ``voices`` checks and the data directory.
         db: The open database.
         encoder: The speaker encoder (resemblyzer), loaded once per process by the caller.
-        tts: The engine whose speech is matched and scored (the TTS chain, Piper first).
+        tts: The engine profiles speak through (the TTS chain): its XTTS engine, if any,
+            clones; voice matching is fitted on and scored with the others (Piper).
     """
 
     def __init__(
@@ -45,6 +51,11 @@ class VoiceService:
     async def add(self, *, user_id: int, name: str, sample: bytes | Path) -> Profile:
         """Check a sample, fit the voice match, score it, and store the profile.
 
+        With XTTS in the chain, the stored reference is also cloned once: XTTS caches its
+        conditioning latents (so the first reply does not compute them) and the clone's
+        similarity is stored as ``cloned_similarity``. A cloning failure here is logged, not
+        raised: voice matching is ready either way.
+
         Raises:
             VoiceInputError: a bad or reserved name (``voice.bad_name``,
                 ``voice.reserved_name``) or a failed sample check (see
@@ -57,19 +68,22 @@ class VoiceService:
         if await store.find_profile(self.db, user_id=user_id, name=clean) is not None:
             raise store.name_taken(clean)
         checked = await check_sample(sample, self.settings.voices, self.encoder)
-        plain = await self._speak(self.settings.voices.similarity_text)
-        params, held_out = await fit(checked.audio, plain, self.tts.sample_rate, self.encoder)
-        matched = await asyncio.to_thread(transform, plain, self.tts.sample_rate, params)
+        base = matching_base(self.tts)
+        rate = base.sample_rate
+        plain = await self._speak(base, self.settings.voices.similarity_text)
+        params, held_out = await fit(checked.audio, plain, rate, self.encoder)
+        matched = await asyncio.to_thread(transform, plain, rate, params)
         reference = checked.embedding.vector
         details = {
             "report": checked.report.as_dict(),
             "match": params.as_dict(),
             "held_out_similarity": round(held_out, 3),
-            "similarity": round(await self.similarity(reference, matched), 3),
-            "baseline_similarity": round(await self.similarity(reference, plain), 3),
-            "tts": self.tts.info.as_dict(),
+            "similarity": round(await self.similarity(reference, matched, rate), 3),
+            "baseline_similarity": round(await self.similarity(reference, plain, rate), 3),
+            "tts": base.info.as_dict(),
         }
-        return await store.save_profile(
+        cloner = find_cloner(self.tts)
+        profile = await store.save_profile(
             self.db,
             self.root,
             user_id=user_id,
@@ -77,7 +91,20 @@ class VoiceService:
             audio=checked.audio,
             vector=reference,
             details=details,
+            engine=store.ENGINE if cloner is None else store.CLONED_ENGINE,
         )
+        return profile if cloner is None else await self._prepare_cloning(cloner, profile)
+
+    async def _prepare_cloning(self, xtts: TextToSpeech, profile: Profile) -> Profile:
+        """Clone the similarity text once: XTTS caches the latents; store the clone's score."""
+        cloned = ClonedTTS(xtts, profile)
+        try:
+            speech = await self._speak(cloned, self.settings.voices.similarity_text)
+            score = await self.similarity(profile.embedding, speech, cloned.sample_rate)
+        except Exception as err:  # noqa: BLE001 - cloning is optional here: matching is ready
+            log.warning("voice %r: XTTS could not clone it at enrolment: %s", profile.name, err)
+            return profile
+        return store.update_details(profile, cloned_similarity=round(score, 3))
 
     async def profiles(self, *, user_id: int) -> list[Profile]:
         """Every profile of `user_id`, by name."""
@@ -104,14 +131,21 @@ class VoiceService:
         return await store.set_default(self.db, self.root, user_id=user_id, name=name)
 
     def speaker(self, profile: Profile) -> MatchedTTS:
-        """A `TextToSpeech` speaking through the service's engine in `profile`'s voice."""
-        return MatchedTTS(self.tts, profile.match, profile=profile.name)
+        """`profile`'s voice-matched speaker (over the chain less XTTS), as the bench measures it.
 
-    async def similarity(self, reference: np.ndarray, speech: np.ndarray) -> float:
-        """Cosine similarity of `speech` (at the engine's rate) to a reference embedding."""
-        audio = resample(speech.astype(np.float32), self.tts.sample_rate, RATE)
+        Replies use `vocable.voices.speak.profile_speaker`, which clones when XTTS is there.
+        """
+        return MatchedTTS(matching_base(self.tts), profile.match, profile=profile.name)
+
+    async def similarity(
+        self, reference: np.ndarray, speech: np.ndarray, rate: int | None = None
+    ) -> float:
+        """Cosine similarity of `speech` (audio at `rate`, default the chain's) to `reference`."""
+        audio = resample(speech.astype(np.float32), rate or self.tts.sample_rate, RATE)
         return cosine(reference, (await self.encoder.embed(audio)).vector)
 
-    async def _speak(self, text: str) -> np.ndarray:
-        pcm = b"".join([c.pcm async for c in self.tts.synthesize(text)])
+    @staticmethod
+    async def _speak(tts: TextToSpeech, text: str) -> np.ndarray:
+        async with contextlib.aclosing(tts.synthesize(text)) as chunks:
+            pcm = b"".join([c.pcm async for c in chunks])
         return pcm16_to_float(pcm)

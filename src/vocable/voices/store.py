@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,9 @@ from vocable.voices.matching import MatchParams
 from vocable.voices.validate import check_new_name
 
 ENGINE = "piper+voice-matching"
-"""What a profile speaks with today: Piper, matched to the reference (not cloning)."""
+"""A profile enrolled without XTTS: it speaks through Piper, matched to the reference."""
+CLONED_ENGINE = "xtts-cloning+piper-voice-matching"
+"""A profile enrolled with XTTS: cloned from the reference, voice matching as its fallback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +44,15 @@ class Profile:
     Attributes:
         id: Row id.
         name: Unique per user.
-        engine: How it speaks (``piper+voice-matching``).
+        engine: What was prepared at enrolment: `ENGINE` or `CLONED_ENGINE`. How it speaks
+            now depends on the engines loaded (see `vocable.voices.speak`).
         created_at: When it was enrolled (UTC).
         folder: Where its files are.
         embedding: The reference's 256-d speaker embedding.
         details: The contents of ``profile.json``: ``report`` (quality checks), ``match``
             (matching parameters), ``similarity`` (matched output vs reference) and
-            ``baseline_similarity`` (plain engine voice vs reference).
+            ``baseline_similarity`` (plain engine voice vs reference), ``cloned_similarity``
+            (XTTS cloning vs reference, when XTTS was there) and ``tts`` (the matched engine).
     """
 
     id: int
@@ -64,6 +68,27 @@ class Profile:
         """Cosine similarity of the profile's speech to the reference, from enrolment."""
         value = self.details.get("similarity")
         return float(value) if value is not None else None
+
+    @property
+    def reference(self) -> Path:
+        """The normalised reference sample (16 kHz WAV) that XTTS clones."""
+        return self.folder / "reference.wav"
+
+    @property
+    def similarities(self) -> dict[str, float]:
+        """Enrolment similarity to the reference per engine, by `EngineInfo` name.
+
+        ``xtts+cloning`` (when scored), ``<engine>+voice-matching`` and ``<engine>`` (the plain
+        voice, before matching), where ``<engine>`` is the matched engine (Piper).
+        """
+        tts = self.details.get("tts")
+        base = str(tts.get("name") or "piper") if isinstance(tts, dict) else "piper"
+        scores = {
+            "xtts+cloning": self.details.get("cloned_similarity"),
+            f"{base}+voice-matching": self.details.get("similarity"),
+            base: self.details.get("baseline_similarity"),
+        }
+        return {k: float(v) for k, v in scores.items() if isinstance(v, int | float)}
 
     @property
     def match(self) -> MatchParams:
@@ -89,6 +114,7 @@ class Profile:
             "created_at": self.created_at.isoformat(),
             "similarity": self.similarity,
             "baseline_similarity": self.details.get("baseline_similarity"),
+            "cloned_similarity": self.details.get("cloned_similarity"),
             "report": self.details.get("report", {}),
             "match": self.details.get("match", {}),
         }
@@ -103,13 +129,14 @@ async def save_profile(
     audio: np.ndarray,
     vector: np.ndarray,
     details: dict[str, Any],
+    engine: str = ENGINE,
 ) -> Profile:
     """Store a checked profile: the row and its folder, or neither if anything fails."""
     folder: Path | None = None
     try:
         async with db.uow() as tx:
             row = await repo.create_voice_profile(
-                tx, user_id=user_id, name=name, engine=ENGINE, embedding=as_bytes(vector)
+                tx, user_id=user_id, name=name, engine=engine, embedding=as_bytes(vector)
             )
             folder = root / str(row.id)
             folder.mkdir(parents=True, exist_ok=True)
@@ -125,11 +152,32 @@ async def save_profile(
         raise
 
 
+def update_details(profile: Profile, **changes: Any) -> Profile:
+    """Add `changes` to the profile's ``profile.json`` (replaced atomically); the new profile."""
+    details = {**profile.details, **changes}
+    fd, tmp = tempfile.mkstemp(dir=profile.folder, prefix=".profile-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(details, f, indent=2)
+        os.replace(tmp, profile.folder / "profile.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return replace(profile, details=details)
+
+
 async def list_profiles(db: Database, *, user_id: int) -> list[Profile]:
     """Every profile of `user_id`, by name."""
     async with db.uow(readonly=True) as tx:
         rows = await repo.list_voice_profiles(tx, user_id=user_id)
     return [_profile(row, _details(row)) for row in rows]
+
+
+async def every_profile(db: Database) -> list[tuple[str, Profile]]:
+    """Every user's profiles with the user's name, by user then name (for server metrics only)."""
+    async with db.uow(readonly=True) as tx:
+        found = await repo.every_voice_profile(tx)
+    return [(user, _profile(row, _details(row))) for user, row in found]
 
 
 async def get_profile(db: Database, *, user_id: int, name: str) -> Profile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
@@ -28,9 +29,11 @@ from vocable.api.openai.encode import (
 from vocable.api.ratelimit import expensive
 from vocable.audio.io import decode_audio
 from vocable.errors import AudioInputError, VocableError
+from vocable.frames import AudioChunk
 from vocable.metrics.collector import get_collector
+from vocable.stages.chunk_sentences import SentenceChunker
 from vocable.storage.db import Database
-from vocable.voices.speak import resolve_speaker
+from vocable.voices.speak import Speaker, resolve_speaker
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 AudioUser = Annotated[Principal, Depends(require_scope("audio"))]
@@ -77,12 +80,15 @@ async def create_speech(
 ) -> StreamingResponse:
     """Speak ``input``; ``wav`` and ``pcm`` (16-bit mono) stream as they are synthesised.
 
-    The ``X-Vocable-Voice`` header names the profile that spoke (``default``: the built-in voice).
+    The input is spoken sentence by sentence, so the first audio waits for the first sentence
+    only, however long the input. The ``X-Vocable-Voice`` header names the profile that spoke
+    (``default``: the built-in voice).
     """
     speaker = await resolve_speaker(
         db, settings.data_dir, assistant.engines.tts, user_id=principal.user_id, voice=body.voice
     )
-    chunks = speaker.tts.synthesize(body.input, speaker.engine_voice)
+    sentences = SentenceChunker(settings.chunker)
+    chunks = speak_sentences(speaker, [*sentences.feed(body.input), *sentences.flush()])
     first = await anext(aiter(chunks), None)  # errors before the first byte become problems
     if first is None:
         raise VocableError("the voice produced no audio", code="tts.no_audio")
@@ -118,6 +124,17 @@ async def create_speech(
         media_type=MEDIA_TYPES[body.response_format],
         headers={"X-Vocable-Voice": speaker.name},
     )
+
+
+async def speak_sentences(
+    speaker: Speaker, sentences: list[str]
+) -> AsyncGenerator[AudioChunk, None]:
+    """The audio of each sentence in turn: one engine call per sentence, as the chain expects."""
+    for sentence in sentences:
+        speech = speaker.tts.synthesize(sentence, speaker.engine_voice)
+        async with contextlib.aclosing(speech) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
 
 async def _form(request: Request, limit: int) -> FormData:

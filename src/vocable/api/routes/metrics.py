@@ -1,6 +1,7 @@
 """Metrics: ``GET /v1/metrics`` (JSON for the dashboard) and ``GET /metrics`` (Prometheus).
 
-Both read the one `MetricsCollector` of the app (see docs/metrics.md).
+Both read the one `MetricsCollector` of the app (see docs/metrics.md); ``/metrics`` also reads
+the voice profiles' enrolment similarity from the database at each scrape.
 
 Access:
 - ``/v1/metrics`` needs the ``metrics`` scope. An admin sees every user's turns; anyone else
@@ -14,6 +15,7 @@ Access:
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,10 +24,19 @@ from pydantic import BaseModel
 
 from vocable.api.auth.deps import api_key_scheme, current_principal, oauth2_scheme, require_scope
 from vocable.api.auth.service import Principal
-from vocable.errors import ForbiddenError
+from vocable.errors import ForbiddenError, StorageError
 from vocable.metrics.collector import get_collector
-from vocable.metrics.prometheus import CONTENT_TYPE, exposition, registry_for
+from vocable.metrics.prometheus import (
+    CONTENT_TYPE,
+    VoiceScore,
+    exposition,
+    registry_for,
+    voice_similarity,
+)
+from vocable.storage.db import Database
+from vocable.voices import store
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["metrics"])
 MetricsUser = Annotated[Principal, Depends(require_scope("metrics"))]
 
@@ -188,9 +199,29 @@ async def scrape_access(
     dependencies=[Depends(scrape_access)],
 )
 async def prometheus_metrics(request: Request) -> Response:
-    """Histograms, counters and gauges in the Prometheus text format (see docs/metrics.md)."""
+    """Histograms, counters and gauges in the Prometheus text format (see docs/metrics.md).
+
+    Voice similarities are read from the profile store at each scrape, so a deleted or renamed
+    profile is gone from the next scrape.
+    """
     state = request.app.state
     registry = getattr(state, "metrics_registry", None)
     if registry is None:
         registry = state.metrics_registry = registry_for(get_collector(request.app))
-    return Response(exposition(registry), media_type=CONTENT_TYPE)
+    db: Database | None = getattr(state, "db", None)
+    scores: list[VoiceScore] = []
+    if db is not None:
+        try:
+            scores = await voice_scores(db)
+        except StorageError as err:  # the rest of the scrape is still worth having
+            log.warning("voice similarity left out of /metrics: %s", err)
+    return Response(exposition(registry, [voice_similarity(scores)]), media_type=CONTENT_TYPE)
+
+
+async def voice_scores(db: Database) -> list[VoiceScore]:
+    """Every profile's enrolment similarities, as ``(user, voice, engine, similarity)``."""
+    return [
+        (user, profile.name, engine, value)
+        for user, profile in await store.every_profile(db)
+        for engine, value in profile.similarities.items()
+    ]

@@ -1,6 +1,8 @@
 """Voice profiles of the signed-in user: enrol from a sample, list, preview, rename, delete.
 
-Profiles speak through Piper with *voice matching* (see docs/voices.md). Another user's voice
+Profiles are *cloned* by XTTS v2 when its weights are loaded, with *voice matching* (Piper moved
+toward the sample) as the fallback, and voice-matched alone otherwise (see docs/voices.md; each
+voice's ``rendering`` says which). Another user's voice
 answers 404, like a voice that does not exist. A rejected sample is a 422 problem whose ``detail``
 says what to fix; nothing is stored for it.
 """
@@ -27,8 +29,8 @@ from vocable.audio.io import encode_wav
 from vocable.errors import AudioInputError
 from vocable.voices import store
 from vocable.voices.embedding import SharedEncoder
-from vocable.voices.matching import MatchedTTS
 from vocable.voices.service import VoiceService
+from vocable.voices.speak import Rendering, planned_rendering, profile_speaker, rendering_of
 from vocable.voices.store import Profile
 from vocable.voices.validate import check_name, check_new_name, check_sample, read_sample
 
@@ -98,13 +100,26 @@ class VoiceOut(BaseModel):
 
     id: int
     name: str = Field(examples=["Grandma"])
-    engine: str = Field(examples=["piper+voice-matching"])
+    engine: str = Field(
+        examples=["piper+voice-matching"],
+        description="What enrolment prepared: 'piper+voice-matching', or "
+        "'xtts-cloning+piper-voice-matching' when XTTS was there too.",
+    )
+    rendering: Rendering = Field(
+        examples=["voice matching"],
+        description="How this voice speaks now: 'cloning' (XTTS v2 clones the sample; voice "
+        "matching takes over when XTTS fails or is too slow) or 'voice matching' (Piper's "
+        "voice moved toward the sample; not a clone).",
+    )
     default: bool = Field(description="Whether this is your default voice.")
     similarity: float | None = Field(
-        description="Cosine similarity (resemblyzer) of this voice's speech to the sample."
+        description="Cosine similarity (resemblyzer) of the voice-matched speech to the sample."
     )
     baseline_similarity: float | None = Field(
         description="The same for the plain engine voice, before matching."
+    )
+    cloned_similarity: float | None = Field(
+        None, description="The same for XTTS cloning, when XTTS was there at enrolment."
     )
     created_at: datetime
     report: SampleReport | None
@@ -122,19 +137,29 @@ class PreviewIn(BaseModel):
     text: str = Field(PREVIEW_TEXT, min_length=1, max_length=500, examples=[PREVIEW_TEXT])
 
 
-def _out(profile: Profile, default_id: int | None) -> VoiceOut:
+def _out(profile: Profile, default_id: int | None, request: Request) -> VoiceOut:
     shown = profile.as_dict()
     report = shown["report"]
     return VoiceOut(
         id=profile.id,
         name=profile.name,
         engine=profile.engine,
+        rendering=_rendering(request),
         default=profile.id == default_id,
         similarity=shown["similarity"],
         baseline_similarity=shown["baseline_similarity"],
+        cloned_similarity=shown["cloned_similarity"],
         created_at=profile.created_at,
         report=SampleReport.model_validate(report) if report else None,
     )
+
+
+def _rendering(request: Request) -> Rendering:
+    """How profiles speak: from the loaded TTS chain, or from the settings while it loads."""
+    assistant = request.app.state.assistant
+    if assistant is None:
+        return planned_rendering(request.app.state.settings)
+    return rendering_of(assistant.engines.tts)
 
 
 def _refused(err: AudioInputError) -> JSONResponse:
@@ -248,15 +273,16 @@ async def create_voice(
         profile = await service.add(user_id=store_.user_id, name=clean, sample=data)
     except AudioInputError as err:
         return _refused(err)
-    return _out(profile, store.default_id(settings.data_dir / "voices", user_id=store_.user_id))
+    default = store.default_id(settings.data_dir / "voices", user_id=store_.user_id)
+    return _out(profile, default, request)
 
 
 @router.get("", summary="Your voices, with similarity scores", operation_id="listVoices")
-async def list_voices(settings: SettingsDep, store_: StoreDep) -> list[VoiceOut]:
+async def list_voices(request: Request, settings: SettingsDep, store_: StoreDep) -> list[VoiceOut]:
     """Every voice of yours by name, each with its similarity score and whether it is default."""
     profiles = await store.list_profiles(store_.db, user_id=store_.user_id)
     default = store.default_id(settings.data_dir / "voices", user_id=store_.user_id)
-    return [_out(p, default) for p in profiles]
+    return [_out(p, default, request) for p in profiles]
 
 
 @router.delete(
@@ -281,10 +307,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such voi
 
 
 @router.get("/{name}", summary="One voice", operation_id="getVoice", responses=_NOT_FOUND)
-async def get_voice(name: VoiceName, settings: SettingsDep, store_: StoreDep) -> VoiceOut:
+async def get_voice(
+    name: VoiceName, request: Request, settings: SettingsDep, store_: StoreDep
+) -> VoiceOut:
     """One of your voices, with its sample report and similarity score."""
     profile = await _profile(store_, name)
-    return _out(profile, store.default_id(settings.data_dir / "voices", user_id=store_.user_id))
+    default = store.default_id(settings.data_dir / "voices", user_id=store_.user_id)
+    return _out(profile, default, request)
 
 
 @router.post(
@@ -305,10 +334,13 @@ async def preview_voice(
     store_: StoreDep,
     body: Annotated[PreviewIn | None, Body()] = None,
 ) -> Response:
-    """Speak a short sentence (``text``, or a default one) in this voice; returns a WAV."""
+    """Speak a short sentence (``text``, or a default one) in this voice; returns a WAV.
+
+    It speaks as replies do: cloned when XTTS is loaded, voice-matched otherwise.
+    """
     profile = await _profile(store_, name)
     tts = get_assistant(request).engines.tts
-    speaker = MatchedTTS(tts, profile.match, profile=profile.name)
+    speaker = profile_speaker(tts, profile).tts
     text = body.text if body is not None else PREVIEW_TEXT
     chunks = speaker.synthesize(text)
     async with contextlib.aclosing(chunks):
@@ -325,13 +357,14 @@ async def preview_voice(
     responses={**_NOT_FOUND, 409: {"description": "You already have a voice of that name."}},
 )
 async def rename_voice(
-    name: VoiceName, body: RenameIn, settings: SettingsDep, store_: StoreDep
+    name: VoiceName, body: RenameIn, request: Request, settings: SettingsDep, store_: StoreDep
 ) -> VoiceOut:
     """Give one of your voices a new name (it stays your default if it was)."""
     renamed = await store.rename_profile(
         store_.db, user_id=store_.user_id, name=check_name(name), new_name=body.name
     )
-    return _out(renamed, store.default_id(settings.data_dir / "voices", user_id=store_.user_id))
+    default = store.default_id(settings.data_dir / "voices", user_id=store_.user_id)
+    return _out(renamed, default, request)
 
 
 @router.delete(
@@ -355,11 +388,13 @@ async def delete_voice(name: VoiceName, settings: SettingsDep, store_: StoreDep)
     operation_id="setDefaultVoice",
     responses=_NOT_FOUND,
 )
-async def set_default_voice(name: VoiceName, settings: SettingsDep, store_: StoreDep) -> VoiceOut:
+async def set_default_voice(
+    name: VoiceName, request: Request, settings: SettingsDep, store_: StoreDep
+) -> VoiceOut:
     """Speak in this voice wherever no voice is asked for (speech, realtime, ``vocable say``)."""
     root = settings.data_dir / "voices"
     profile = await store.set_default(
         store_.db, root, user_id=store_.user_id, name=check_name(name)
     )
     assert profile is not None  # noqa: S101 - set_default returns the profile for a name
-    return _out(profile, profile.id)
+    return _out(profile, profile.id, request)

@@ -38,6 +38,7 @@ from vocable.storage.repo.profiles import (
     create_voice_profile,
     delete_memory,
     delete_voice_profile,
+    every_voice_profile,
     list_memories,
     list_voice_profiles,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "list_memories",
     "list_messages",
     "list_turns",
+    "every_voice_profile",
     "list_voice_profiles",
     "load_session",
     "record_turn",

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vocable.errors import NotFoundError
-from vocable.storage.models import NAME_MAX, Memory, VoiceProfile
+from vocable.storage.models import NAME_MAX, Memory, User, VoiceProfile
 from vocable.storage.repo._common import insert, owned
 from vocable.storage.validate import clean_text
 
@@ -37,6 +37,19 @@ async def list_voice_profiles(tx: AsyncSession, *, user_id: int) -> list[VoicePr
         select(VoiceProfile).where(VoiceProfile.user_id == user_id).order_by(VoiceProfile.name)
     )
     return list(rows)
+
+
+async def every_voice_profile(tx: AsyncSession) -> list[tuple[str, VoiceProfile]]:
+    """Every user's voice profiles with the user's name, by user then name.
+
+    The one read across users; only server-wide views (the metrics endpoint) may call it.
+    """
+    rows = await tx.execute(
+        select(User.name, VoiceProfile)
+        .join(User, User.id == VoiceProfile.user_id)
+        .order_by(User.name, VoiceProfile.name)
+    )
+    return [(user, profile) for user, profile in rows]
 
 
 async def delete_voice_profile(tx: AsyncSession, *, user_id: int, profile_id: int) -> None:
