@@ -20,6 +20,9 @@ from vocable.config import Settings, load_settings
 from vocable.errors import AudioInputError, VocableError
 from vocable.voices.cli import voices_app
 
+SHUTDOWN_GRACE_S = 10
+"""`vocable serve` stops within this long of SIGTERM, even with clients still connected."""
+
 app = typer.Typer(
     name="vocable",
     help="A private, real-time voice assistant that runs on your own machine.",
@@ -176,7 +179,14 @@ def serve(
     log_json = settings.api.log_json
     configure_logging(json_lines=not settings.auth.dev_mode if log_json is None else log_json)
     progress(f"vocable serving on http://{bind_host}:{bind_port} (loading models…)")
-    uvicorn.run(api, host=bind_host, port=bind_port, log_level="info", log_config=None)
+    uvicorn.run(
+        api,
+        host=bind_host,
+        port=bind_port,
+        log_level="info",
+        log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 @app.command("config")

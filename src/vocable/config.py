@@ -200,8 +200,11 @@ class TTSSettings(Section):
 class ChunkerSettings(Section):
     """How streamed LLM text is cut into speakable pieces."""
 
-    first_clause_min_words: int = Field(4, ge=1)
+    first_clause_min_words: int = Field(3, ge=1)
     """The first clause of a reply may be spoken early once it has this many words."""
+    first_phrase_min_words: int = Field(6, ge=0)
+    """The first piece may also end before a joining word (and, but, which, who…) once it has
+    this many words, so a long first sentence starts sooner (0: off)."""
     max_words: int = Field(40, ge=4)
     """A piece with no boundary is cut at a word boundary after this many words."""
 

@@ -26,7 +26,7 @@ from vocable.pipeline.testing import run_stage
 from vocable.stages.chunk_sentences import ChunkSentences, SentenceChunker
 
 # A high first-clause minimum turns early clauses off, to test sentence rules alone.
-NO_CLAUSE = ChunkerSettings(first_clause_min_words=40, max_words=40)
+NO_CLAUSE = ChunkerSettings(first_clause_min_words=40, first_phrase_min_words=0, max_words=40)
 
 
 def chunk(text: str, settings: ChunkerSettings = NO_CLAUSE) -> list[str]:
@@ -156,7 +156,7 @@ def test_exclamation_is_emitted_on_whitespace() -> None:
 
 # --- the early first clause -----------------------------------------------------------------
 
-CLAUSE = ChunkerSettings(first_clause_min_words=4, max_words=40)
+CLAUSE = ChunkerSettings(first_clause_min_words=4, first_phrase_min_words=0, max_words=40)
 
 
 @pytest.mark.parametrize(
@@ -191,6 +191,32 @@ def test_first_clause_is_emitted_as_soon_as_a_space_follows() -> None:
     assert chunker.feed(" ") == ["Paris is the capital,"]
     assert chunker.feed("and it is big, and old, and fine") == []
     assert chunker.flush() == ["and it is big, and old, and fine"]
+
+
+PHRASE = ChunkerSettings(first_clause_min_words=40, first_phrase_min_words=6, max_words=40)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Frozen water is a type of water which has reached a frozen state. It is ice.",
+            ["Frozen water is a type of water", "which has reached a frozen state.", "It is ice."],
+        ),
+        (  # too few words before the joining word: no cut
+            "Salt and pepper are the two most common spices and both are cheap.",
+            ["Salt and pepper are the two most common spices", "and both are cheap."],
+        ),
+        (  # only the first piece is cut early
+            "Yes. I like tea and coffee and cake and bread and jam and honey.",
+            ["Yes.", "I like tea and coffee and cake and bread and jam and honey."],
+        ),
+        ("Android phones are sold by many firms.", ["Android phones are sold by many firms."]),
+    ],
+)
+def test_early_first_phrase(text: str, expected: list[str]) -> None:
+    assert chunk(text, PHRASE) == expected
+    assert chunk_split(list(text), PHRASE) == expected
 
 
 def test_each_reply_gets_its_own_early_clause() -> None:
@@ -263,9 +289,9 @@ PROPERTY_TEXTS = [
     "Pi is about 3.14159, e is 2.71828, and 1,000,000 is a million. Hmm… okay. Bye!",
 ]
 SETTINGS_GRID = [
-    ChunkerSettings(first_clause_min_words=1, max_words=4),
-    ChunkerSettings(first_clause_min_words=4, max_words=12),
-    ChunkerSettings(first_clause_min_words=40, max_words=40),
+    ChunkerSettings(first_clause_min_words=1, first_phrase_min_words=1, max_words=4),
+    ChunkerSettings(first_clause_min_words=4, first_phrase_min_words=6, max_words=12),
+    ChunkerSettings(first_clause_min_words=40, first_phrase_min_words=0, max_words=40),
 ]
 
 

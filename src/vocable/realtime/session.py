@@ -42,6 +42,8 @@ from vocable.stages.respond import Conversation
 log = logging.getLogger(__name__)
 E = PipelineEventType
 RATE = 16000
+STOP_TIMEOUT_S = 5.0
+"""How long a closing session waits for its tasks before it logs them as stuck and goes on."""
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 SendBytes = Callable[[bytes], Awaitable[None]]
 
@@ -140,15 +142,25 @@ class RealtimeSession:
             await self._worker.close()
 
     async def _stop_all(self) -> None:
-        for response in (self._spec_response, self.replies.current):
+        """End every task of the session: turn work first (so no reply starts), then replies."""
+        work = {t for t in [*self._tasks, self._speculation] if t is not None}
+        for task in work:
+            task.cancel()
+        await self._wait_stopped(work)
+        spec, current = self._spec_response, self.replies.current
+        for response in (spec, current if current is not spec else None):
             if response is not None and response.speaking:
-                await self.replies.cancel(response, reason="client_gone", notify=False)
-        if self._speculation is not None:
-            self._speculation.cancel()
-        for task in [*self._tasks, self._speculation]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                try:
+                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                        await self.replies.cancel(response, reason="client_gone", notify=False)
+                except TimeoutError:
+                    log.error("session %s: reply %s did not stop in time", self.id, response.id)
+
+    async def _wait_stopped(self, tasks: set[asyncio.Task[Any]]) -> None:
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.error("session %s: task %s did not stop in time", self.id, task.get_name())
 
     async def _on_message(self, message: str | bytes) -> None:
         try:

@@ -19,6 +19,11 @@ _OPENERS = "\"'“‘«([¿¡"
 _CLAUSE_MARKS = frozenset(",;:")
 _DASHES = frozenset("—–")
 _BULLETS = frozenset("-+*•‣◦·>")
+_PHRASE_OPENERS = frozenset(
+    "and but or because which who whom whose where while although though whereas unless "
+    "until".split()
+)
+"""Words that open a new phrase: the first piece may end before one (`first_phrase_min_words`)."""
 
 # A "." after these never ends a sentence: titles before a name, and Latin linkers.
 _NEVER_FINAL = frozenset(
@@ -64,6 +69,9 @@ class SentenceChunker:
     - The first piece of each reply may end early at a clause mark (``,`` ``;`` ``:``, or
       ``—``/``–``/``--``) followed by whitespace, once it holds at least
       ``first_clause_min_words`` words, so speech can start sooner.
+    - The first piece may also end before a word that opens a phrase (``and``, ``but``, ``or``,
+      ``because``, ``which``, ``who``, ``where``, ``while``…) once it holds at least
+      ``first_phrase_min_words`` words (0 turns this off).
     - A piece that reaches ``max_words`` words with no cut is cut after that word.
 
     Cuts always fall on whitespace, so no word or number is ever split. Emitted pieces have
@@ -137,7 +145,10 @@ class SentenceChunker:
                 return i, i + 1, True
             if c.isspace():
                 if self._word_start is not None:
-                    if _has_alnum(t[self._word_start : i]):
+                    word = t[self._word_start : i]
+                    if self._opens_phrase(word):
+                        return self._word_start, self._word_start, False
+                    if _has_alnum(word):
                         self._words += 1
                     self._word_start = None
                     if self._words >= self.settings.max_words:
@@ -170,6 +181,16 @@ class SentenceChunker:
             i += 1
             self._scan = i
         return None
+
+    def _opens_phrase(self, word: str) -> bool:
+        """True when the first piece should end before `word` (a complete word)."""
+        least = self.settings.first_phrase_min_words
+        return (
+            self._first
+            and least > 0
+            and self._words >= least
+            and word.lower() in _PHRASE_OPENERS
+        )
 
     def _clause_mark_end(self, i: int, final: bool) -> int | None:
         """Index after a clause mark at `i` (a character follows it); -1: none; None: wait."""
