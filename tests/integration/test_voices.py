@@ -116,6 +116,7 @@ async def test_a_good_sample_becomes_a_profile(
     assert profile.similarity is not None
     assert profile.similarity > profile.details["baseline_similarity"]
     assert profile.match.formant_shift_ratio > 1.0  # toward a female vocal tract
+    assert profile.match.duration_factor == 1.0  # slt is slower, but no time stretch
     reference, rate = sf.read(str(profile.folder / "reference.wav"))
     assert rate == RATE and len(reference) / rate == pytest.approx(report["duration_s"], abs=0.1)
 
