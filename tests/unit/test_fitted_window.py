@@ -11,8 +11,14 @@ from vocable.engines.stt.fitted_window import cut_repetition
         ("How many days are there? How many", "How many days are there?"),
         (
             "which animal is known as the king, which animal is known",
-            "which animal is known as the king,",
+            "which animal is known as the king.",
         ),
+        (  # two opening words after a comma, cut short by the token budget
+            "which animal is known as the king of the jungle, which animal",
+            "which animal is known as the king of the jungle.",
+        ),
+        ("Well, well, let me see", "Well, well, let me see"),  # one word after a comma: kept
+        ("It is red, it is blue", "It is red, it is blue"),  # the third word differs: kept
         ("Yes. Yes.", "Yes."),
         ("I think I can do it", "I think I can do it"),  # "I" recurs, but not after a sentence end
         ("no no no no", "no"),  # a spoken run of one word cannot be told from a repeat

@@ -18,7 +18,7 @@ from vocable.realtime.protocol import (
     error_event,
     parse_client_event,
 )
-from vocable.realtime.turns import TurnDetector, TurnEvent, looks_complete
+from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, looks_complete
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,33 @@ def test_looks_complete(text: str, complete: bool) -> None:
     assert looks_complete(text) is complete
 
 
+@pytest.mark.parametrize(
+    ("text", "ending"),
+    [
+        ("Who wrote Romeo and Juliet?", Ending.COMPLETE),
+        ("how many days are in the week,", Ending.UNCERTAIN),  # Whisper's stray comma
+        ("hello there", Ending.UNCERTAIN),
+        ("What do?", Ending.UNCERTAIN),  # tiny.en closing "What do | bees make?" at the pause
+        ("Thank you.", Ending.COMPLETE),
+        ("What is the capital of", Ending.UNFINISHED),
+        ("I was thinking...", Ending.UNFINISHED),
+        ("Um.", Ending.UNFINISHED),
+        ("", Ending.UNFINISHED),
+    ],
+)
+def test_ending_of(text: str, ending: Ending) -> None:
+    assert ending_of(text) is ending
+
+
+def test_an_uncertain_ending_waits_the_middle_silence() -> None:
+    d = TurnDetector(frame_ms=32, speculative_pause_ms=128)
+    run(d, "####" + "." * 5)
+    d.ending = Ending.UNCERTAIN
+    assert d.required_silence_frames == round(800 / 32)
+    assert run(d, "." * 18) == []  # 23 frames (736 ms) so far
+    assert run(d, "..") == [(29, TurnEvent.END)]  # the 25th silent frame: 800 ms
+
+
 def run(detector: TurnDetector, pattern: str) -> list[tuple[int, TurnEvent]]:
     """Feed '#' (speech) and '.' (silence) frames; return (frame, event) pairs."""
     out = []
@@ -53,7 +80,7 @@ def test_turn_detector_adapts_the_endpoint_to_the_transcript() -> None:
     d = TurnDetector(frame_ms=32, min_speech_ms=96, speculative_pause_ms=128)
     events = run(d, "..####" + "." * 5)
     assert events == [(5, TurnEvent.START), (10, TurnEvent.PAUSE)]
-    d.complete = True  # the speculative transcript reads as finished
+    d.ending = Ending.COMPLETE  # the speculative transcript reads as finished
     assert d.required_silence_frames == round(300 / 32)
     assert not d.check_end()
     assert run(d, "." * 5) == [(15, TurnEvent.END)]
@@ -63,16 +90,16 @@ def test_turn_detector_adapts_the_endpoint_to_the_transcript() -> None:
 def test_unfinished_speech_waits_and_resumes() -> None:
     d = TurnDetector(frame_ms=32, speculative_pause_ms=128)
     run(d, "####" + "." * 6)
-    d.complete = False
+    d.ending = Ending.UNFINISHED
     assert run(d, "." * 20) == []  # 1000 ms needed; 26 frames of silence is 832 ms
     assert run(d, "##")[0][1] is TurnEvent.RESUME
-    assert d.complete is None
+    assert d.ending is None
     assert run(d, "." * 40)[-1][1] is TurnEvent.END  # unknown completeness: the long wait
 
 
 def test_a_fixed_endpoint_ignores_the_transcript() -> None:
     d = TurnDetector(frame_ms=20, fixed_endpoint_ms=700, eagerness="high")
-    d.complete = True
+    d.ending = Ending.COMPLETE
     assert d.required_silence_frames == 35
 
 

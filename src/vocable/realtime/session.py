@@ -36,7 +36,7 @@ from vocable.realtime.protocol import (
 )
 from vocable.realtime.replies import Replies
 from vocable.realtime.response import Response
-from vocable.realtime.turns import TurnDetector, TurnEvent, looks_complete
+from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of
 from vocable.stages.respond import Conversation
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,8 @@ class RealtimeSession:
 
     async def _transcribe(self, audio: np.ndarray) -> str:
         text = (await self.engines.stt.transcribe(audio)).text.strip()
-        self._detector.complete = looks_complete(text) or self._is_backchannel_text(text)
+        backchannel = self._is_backchannel_text(text)
+        self._detector.ending = Ending.COMPLETE if backchannel else ending_of(text)
         if self._barge_started is None and text:
             self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
         if self._detector.check_end():

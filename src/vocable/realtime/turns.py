@@ -2,9 +2,10 @@
 
 The detector reads one VAD probability per frame. A short pause (`speculative_pause_ms`) raises a
 ``pause`` so the session can transcribe and start the reply speculatively. How much silence ends
-the turn depends on what was said: a transcript that reads as a finished sentence ends it after the
-short silence of the eagerness level, an unfinished one ("… and", "um", no final punctuation) only
-after the long one. Speech before the end raises ``resume`` and the speculative work is dropped.
+the turn depends on how the transcript ends (`ending_of`): a finished sentence ends it after the
+short silence of the eagerness level, an unfinished one ("… and", "um", "… the") only after the
+long one, and one that could go either way (no final punctuation, a trailing comma) after the
+middle one. Speech before the end raises ``resume`` and the speculative work is dropped.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-ENDPOINT_MS: dict[str, tuple[int, int]] = {
-    "high": (200, 700),
-    "auto": (300, 1000),
-    "medium": (300, 1000),
-    "low": (500, 1500),
+
+class Ending(StrEnum):
+    """How a transcript ends, for turn-taking."""
+
+    COMPLETE = "complete"
+    UNCERTAIN = "uncertain"
+    UNFINISHED = "unfinished"
+
+
+ENDPOINT_MS: dict[str, tuple[int, int, int]] = {
+    "high": (200, 500, 700),
+    "auto": (300, 800, 1000),
+    "medium": (300, 800, 1000),
+    "low": (500, 1200, 1500),
 }
-"""Silence (ms) that ends a turn, per eagerness: (finished sentence, unfinished one)."""
+"""Silence (ms) that ends a turn, per eagerness: (complete, uncertain, unfinished)."""
 
 UNFINISHED_WORDS = frozenset(
     "and or but so because um uh er erm the a an to of with for in on at my your our their his "
@@ -28,16 +38,24 @@ UNFINISHED_WORDS = frozenset(
 )
 """A transcript ending in one of these words is not a finished turn."""
 
+QUESTION_WORDS = frozenset("what who whom whose which when where why how".split())
+"""A question of two words or fewer that opens with one of these ("What do?") may be cut short."""
+
+
+def ending_of(text: str) -> Ending:
+    """How `text` ends: a finished sentence, clearly unfinished, or either."""
+    clean = text.strip()
+    words = re.findall(r"[a-z']+", clean.lower())
+    if not words or words[-1] in UNFINISHED_WORDS or clean.endswith(("...", "…", "-", "—")):
+        return Ending.UNFINISHED
+    if clean[-1] not in ".?!" or (len(words) <= 2 and words[0] in QUESTION_WORDS):
+        return Ending.UNCERTAIN
+    return Ending.COMPLETE
+
 
 def looks_complete(text: str) -> bool:
     """True when `text` reads as a finished sentence or question."""
-    clean = text.strip()
-    if not clean or clean.endswith(("...", "…", ",", "-", "—")):
-        return False
-    words = re.findall(r"[a-z']+", clean.lower())
-    if not words or words[-1] in UNFINISHED_WORDS:
-        return False
-    return clean[-1] in ".?!"
+    return ending_of(text) is Ending.COMPLETE
 
 
 class TurnEvent(StrEnum):
@@ -53,9 +71,9 @@ class TurnEvent(StrEnum):
 class TurnDetector:
     """Frame-by-frame turn state. Times are in frames of `frame_ms`.
 
-    Protocol: call `step` with each frame's speech probability, in order; set `complete` when a
+    Protocol: call `step` with each frame's speech probability, in order; set `ending` when a
     transcript of the utterance so far is known (None while unknown, which waits for the long
-    silence), and `reset` after the turn ends.
+    silence), then call `check_end`.
     """
 
     frame_ms: float
@@ -64,7 +82,7 @@ class TurnDetector:
     speculative_pause_ms: int = 120
     eagerness: str = "auto"
     fixed_endpoint_ms: int | None = None
-    complete: bool | None = None
+    ending: Ending | None = None
     in_utterance: bool = False
     frames: int = 0
     utterance_start: int = 0
@@ -81,8 +99,11 @@ class TurnDetector:
         """Silence that ends the turn now, given what is known of the transcript."""
         if self.fixed_endpoint_ms is not None:
             return self._frames(self.fixed_endpoint_ms)
-        short, long = ENDPOINT_MS[self.eagerness]
-        return self._frames(short if self.complete else long)
+        short, middle, long = ENDPOINT_MS[self.eagerness]
+        wait = {Ending.COMPLETE: short, Ending.UNCERTAIN: middle}.get(
+            self.ending or Ending.UNFINISHED, long
+        )
+        return self._frames(wait)
 
     def step(self, prob: float) -> TurnEvent | None:
         """Advance one frame."""
@@ -94,7 +115,7 @@ class TurnDetector:
                 self.in_utterance, self._silence, self._paused = True, 0, False
                 self.utterance_start = self.frames - self._run
                 self.last_speech = self.frames
-                self.complete = None
+                self.ending = None
                 return TurnEvent.START
             return None
         if speech:
@@ -102,7 +123,7 @@ class TurnDetector:
             self._silence = 0
             if self._paused:
                 self._paused = False
-                self.complete = None
+                self.ending = None
                 return TurnEvent.RESUME
             return None
         self._silence += 1
@@ -115,7 +136,7 @@ class TurnDetector:
         return None
 
     def check_end(self) -> bool:
-        """After `complete` changed: True (and the turn ends) if the silence already suffices."""
+        """After `ending` changed: True (and the turn ends) if the silence already suffices."""
         if self.in_utterance and self._paused and self._silence >= self.required_silence_frames:
             self.in_utterance, self._run = False, 0
             return True

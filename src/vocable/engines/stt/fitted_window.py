@@ -66,7 +66,9 @@ def cut_repetition(text: str) -> str:
     """Drop everything from the first place where the opening words come round again.
 
     A repeat counts after a sentence end when what follows starts like the text does (the token
-    budget may cut it short), and anywhere when `_REPEAT_WORDS` opening words recur.
+    budget may cut it short), after a comma when two or more opening words run to the end of the
+    text, and anywhere when `_REPEAT_WORDS` opening words recur. The model starting over means the
+    sentence before was finished, so a comma it ended on becomes a full stop.
     """
     words = text.split()
 
@@ -77,6 +79,13 @@ def cut_repetition(text: str) -> str:
         following = key(words[start : start + _REPEAT_WORDS])
         if following != key(words[: len(following)]):
             continue
-        if len(following) == _REPEAT_WORDS or words[start - 1][-1] in ".?!":
-            return " ".join(words[:start])
+        mark = words[start - 1][-1]
+        to_end = start + len(following) == len(words)
+        if (
+            len(following) == _REPEAT_WORDS
+            or mark in ".?!"
+            or (mark == "," and len(following) >= 2 and to_end)
+        ):
+            kept = " ".join(words[:start])
+            return kept[:-1] + "." if kept.endswith(",") else kept
     return text
