@@ -41,6 +41,13 @@ class VoicesSettings(Section):
     """Loudness the stored reference is normalised to (ITU-R BS.1770, LUFS)."""
     similarity_text: str = "The quick brown fox jumps over the lazy dog, and then it rests."
     """Text spoken in the profile's voice to score its similarity to the reference."""
+    fit_texts: list[str] = Field(
+        default_factory=lambda: [
+            "The birch canoe slid on the smooth planks.",
+            "Glue the sheet to the dark blue background.",
+        ]
+    )
+    """Sentences the engine speaks after ``similarity_text`` to fit the voice match on."""
 
 
 class RealtimeSettings(Section):
@@ -79,6 +86,8 @@ class RealtimeSettings(Section):
     """Input audio waiting to be processed; beyond this, new audio is dropped and counted."""
     speculate: bool = True
     """Transcribe and start the reply at the first short pause (off: only after the turn ends)."""
+    prosody: bool = True
+    """A statement that ends on a rising tone waits the longer, uncertain silence."""
     fixed_endpoint_ms: int | None = Field(None, ge=32)
     """End every turn after this much silence, whatever was said (off: adaptive endpointing)."""
     stream_tts: bool = True

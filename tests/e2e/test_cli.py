@@ -18,7 +18,7 @@ from vocable.cli import app
 
 runner = CliRunner()
 
-QUESTION = "What is the capital of France?"
+QUESTION = "How many legs does a spider have?"
 
 
 def wer(reference: str, hypothesis: str) -> float:

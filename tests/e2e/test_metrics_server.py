@@ -91,7 +91,9 @@ async def test_turns_show_up_in_json_and_prometheus_per_user(settings: Settings)
         assert len(bob_turns) == len(mine["turns"])
         assert mine["v2v_histogram"] == everyone["v2v_histogram"]  # server-wide
         assert everyone["sessions"] == 0
-        assert everyone["tokens_per_s"] > 0 and everyone["tts_rtf"] > 0
+        assert everyone["tokens_per_s"] > 0
+        # The fake TTS is nearly instant: its real-time factor may round to 0.0, never to None.
+        assert everyone["tts_rtf"] is not None and 0 <= everyone["tts_rtf"] < 1
         assert everyone["audio"]["loudness_dbfs"] < 0 and everyone["audio"]["clipping_ratio"] == 0
         scraped = await c.get("/metrics", headers=bearer(ann))
         assert scraped.status_code == 200

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from vocable.bench.voices import SPEAKERS, _summary, make_reference, summary_line
+from vocable.bench.voices import (
+    EVAL_SENTENCES,
+    REFERENCE_TEXT,
+    SPEAKERS,
+    _summary,
+    make_reference,
+    summary_line,
+)
 from vocable.config import Settings
+from vocable.config_sections import VoicesSettings
 
 
 def row(name: str, base: float, matched: float) -> dict[str, object]:
@@ -42,6 +50,12 @@ def test_reference_speakers_are_not_joe_and_at_least_16_khz(tmp_path: Path) -> N
     kal = dict(SPEAKERS)["flite-kal"]  # 8 kHz voice: resampled up
     info = sf.info(str(make_reference(kal, tmp_path / "kal.wav")))
     assert info.samplerate == 16000 and 6 < info.duration < 30
+
+
+def test_the_match_is_not_fitted_on_what_the_bench_scores() -> None:
+    voices = VoicesSettings()
+    fitted = [voices.similarity_text, *voices.fit_texts]
+    assert len(fitted) >= 3 and not set(fitted) & {*EVAL_SENTENCES, REFERENCE_TEXT}
 
 
 @pytest.mark.slow

@@ -366,3 +366,28 @@ async def test_two_sessions_at_once_do_not_share_state(settings_rt: Settings) ->
         assert all(e.get("event_id") for e in client.sent)
     low_ids = {e["event_id"] for e in low.sent}
     assert low_ids.isdisjoint(e["event_id"] for e in high.sent)
+
+
+def chirp(f0_start: float, f0_end: float, seconds: float) -> np.ndarray:
+    """A voiced sound (five harmonics) whose pitch glides from `f0_start` to `f0_end`."""
+    f0 = np.linspace(f0_start, f0_end, int(seconds * RATE))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    return (0.3 * sum(np.sin(k * phase) / k for k in range(1, 6))).astype(np.float32)
+
+
+@pytest.mark.parametrize(("f0_end", "turns"), [(260.0, 1), (90.0, 2)], ids=["rising", "falling"])
+async def test_a_statement_on_a_rising_tone_waits(
+    settings_rt: Settings, f0_end: float, turns: int
+) -> None:
+    stt = ScriptedSTT("I went to the shop.", "I went to the shop.", "And then home.")
+    client = Client(settings_rt, stt, FakeLLM(["Nice."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        pause = silence(0.55)  # longer than the 300 ms of a finished sentence, under 800 ms
+        await client.speak(np.concatenate([silence(0.3), chirp(150, f0_end, 1.0), pause]))
+        await client.speak(np.concatenate([tone(0.6), silence(1.2)]))
+        await client.wait_for("input_audio_buffer.speech_stopped", turns)
+
+    await run(client, script)
+    assert client.types().count("input_audio_buffer.speech_stopped") == turns

@@ -24,6 +24,7 @@ from vocable.engines.worker import BlockingWorker
 from vocable.frames import PipelineEventType
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.announce import announce_timers
+from vocable.realtime.prosody import rises
 from vocable.realtime.protocol import (
     ProtocolError,
     SessionConfig,
@@ -297,7 +298,12 @@ class RealtimeSession:
     async def _transcribe(self, audio: np.ndarray) -> str:
         text = (await self.engines.stt.transcribe(audio)).text.strip()
         backchannel = self._is_backchannel_text(text)
-        self._detector.ending = Ending.COMPLETE if backchannel else ending_of(text)
+        ending = Ending.COMPLETE if backchannel else ending_of(text)
+        if ending is Ending.COMPLETE and not backchannel and not text.endswith("?"):
+            # A statement on a rising tone usually goes on ("…, and then↗").
+            if self.cfg.prosody and await self._worker.run(rises, audio, RATE):
+                ending = Ending.UNCERTAIN
+        self._detector.ending = ending
         if self._barge_started is None and text:
             self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
         if self._detector.check_end():

@@ -51,6 +51,10 @@ class VoiceService:
     async def add(self, *, user_id: int, name: str, sample: bytes | Path) -> Profile:
         """Check a sample, fit the voice match, score it, and store the profile.
 
+        The match is fitted on the engine's speech of ``similarity_text`` and every one of
+        ``fit_texts`` (`vocable.voices.matching.fit`); the stored scores are of
+        ``similarity_text`` alone.
+
         With XTTS in the chain, the stored reference is also cloned once: XTTS caches its
         conditioning latents (so the first reply does not compute them) and the clone's
         similarity is stored as ``cloned_similarity``. A cloning failure here is logged, not
@@ -71,9 +75,12 @@ class VoiceService:
         base = matching_base(self.tts)
         rate = base.sample_rate
         plain = await self._speak(base, self.settings.voices.similarity_text)
-        params, held_out = await fit(checked.audio, plain, rate, self.encoder)
-        matched = await asyncio.to_thread(transform, plain, rate, params)
+        more = [await self._speak(base, text) for text in self.settings.voices.fit_texts]
         reference = checked.embedding.vector
+        params, held_out = await fit(
+            checked.audio, np.concatenate([plain, *more]), rate, self.encoder, target=reference
+        )
+        matched = await asyncio.to_thread(transform, plain, rate, params)
         details = {
             "report": checked.report.as_dict(),
             "match": params.as_dict(),
