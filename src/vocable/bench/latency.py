@@ -64,9 +64,19 @@ def _speech(text: str, voice: str, tmp: Path) -> np.ndarray:
     return read_audio_file(path, target_rate=RATE).samples
 
 
+def _loud(audio: np.ndarray) -> np.ndarray:
+    return np.nonzero(np.abs(audio) > 0.02 * float(np.max(np.abs(audio))))[0]
+
+
 def _last_speech(audio: np.ndarray) -> float:
-    loud = np.nonzero(np.abs(audio) > 0.02 * float(np.max(np.abs(audio))))[0]
+    loud = _loud(audio)
     return float(loud[-1] + 1) / RATE if len(loud) else 0.0
+
+
+def _from_first_speech(audio: np.ndarray) -> np.ndarray:
+    """`audio` from 20 ms before its first loud sample (flite leads with 200-300 ms of silence)."""
+    loud = _loud(audio)
+    return audio[max(0, int(loud[0]) - RATE // 50) :] if len(loud) else audio
 
 
 def complete_utterance(text: str, voice: str, tmp: Path) -> Utterance:
@@ -77,17 +87,23 @@ def complete_utterance(text: str, voice: str, tmp: Path) -> Utterance:
 
 
 def paused_utterance(text: str, voice: str, pause_s: float, tmp: Path) -> Utterance:
-    """A question cut after a function word ("… of", "… the"), with a pause, then the rest."""
+    """A question cut after a function word ("… of", "… the"), `pause_s` of silence, the rest.
+
+    The silence runs from the last loud sample of the first part to 20 ms before the first loud
+    sample of the rest.
+    """
     words = text.split()
     cuts = [i for i in range(2, len(words) - 1) if words[i - 1].lower() in UNFINISHED_WORDS]
     cut = cuts[len(cuts) // 2] if cuts else len(words) // 2
     first = _speech(" ".join(words[:cut]), voice, tmp)
-    second = _speech(" ".join(words[cut:]), voice, tmp)
+    # The pause is exactly `pause_s` of silence: the rest starts at its speech, not at flite's
+    # leading silence.
+    second = _from_first_speech(_speech(" ".join(words[cut:]), voice, tmp))
     head = np.concatenate(
         [
             np.zeros(int(LEAD_S * RATE), np.float32),
             first[: int(_last_speech(first) * RATE)],
-            np.zeros(int(pause_s * RATE), np.float32),
+            np.zeros(int(pause_s * RATE) - RATE // 50, np.float32),
         ]
     )
     resume = len(head) / RATE
