@@ -186,10 +186,7 @@ class SentenceChunker:
         """True when the first piece should end before `word` (a complete word)."""
         least = self.settings.first_phrase_min_words
         return (
-            self._first
-            and least > 0
-            and self._words >= least
-            and word.lower() in _PHRASE_OPENERS
+            self._first and least > 0 and self._words >= least and word.lower() in _PHRASE_OPENERS
         )
 
     def _clause_mark_end(self, i: int, final: bool) -> int | None:
