@@ -18,7 +18,7 @@ from vocable.realtime.protocol import (
     error_event,
     parse_client_event,
 )
-from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, looks_complete
+from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of
 
 
 @pytest.mark.parametrize(
@@ -35,8 +35,8 @@ from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, l
         ("", False),
     ],
 )
-def test_looks_complete(text: str, complete: bool) -> None:
-    assert looks_complete(text) is complete
+def test_only_a_finished_sentence_is_complete(text: str, complete: bool) -> None:
+    assert (ending_of(text) is Ending.COMPLETE) is complete
 
 
 @pytest.mark.parametrize(

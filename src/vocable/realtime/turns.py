@@ -53,11 +53,6 @@ def ending_of(text: str) -> Ending:
     return Ending.COMPLETE
 
 
-def looks_complete(text: str) -> bool:
-    """True when `text` reads as a finished sentence or question."""
-    return ending_of(text) is Ending.COMPLETE
-
-
 class TurnEvent(StrEnum):
     """What a frame changed."""
 
