@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass, replace
@@ -86,7 +87,9 @@ def transform(samples: FloatAudio, rate: int, params: MatchParams) -> FloatAudio
     if len(samples) < rate // 20:
         return samples
     sound = pm.Sound(samples.astype(np.float64), sampling_frequency=rate)
-    with _PRAAT_LOCK:  # Praat's random generator is global: seed and use it in one step
+    with _PRAAT_LOCK, warnings.catch_warnings():  # the generator is global: seed and use it
+        # A piece with no voiced frame (a breath, a fricative) comes back unchanged, as it should.
+        warnings.simplefilter("ignore", pm.PraatWarning)
         pm.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({PRAAT_SEED})")
         changed = pm.praat.call(
             sound,
