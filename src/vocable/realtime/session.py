@@ -147,7 +147,10 @@ class RealtimeSession:
         work = {t for t in [*self._tasks, self._speculation] if t is not None}
         for task in work:
             task.cancel()
-        await self._wait_stopped(work)
+        if work:
+            _, stuck = await asyncio.wait(work, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.error("session %s: task %s did not stop in time", self.id, task.get_name())
         spec, current = self._spec_response, self.replies.current
         for response in (spec, current if current is not spec else None):
             if response is not None and response.speaking:
@@ -156,12 +159,6 @@ class RealtimeSession:
                         await self.replies.cancel(response, reason="client_gone", notify=False)
                 except TimeoutError:
                     log.error("session %s: reply %s did not stop in time", self.id, response.id)
-
-    async def _wait_stopped(self, tasks: set[asyncio.Task[Any]]) -> None:
-        if tasks:
-            _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
-            for task in stuck:
-                log.error("session %s: task %s did not stop in time", self.id, task.get_name())
 
     async def _on_message(self, message: str | bytes) -> None:
         try:

