@@ -76,6 +76,10 @@ class VADSettings(Section):
     """Silence needed after speech before the turn ends."""
     pad_ms: int = Field(160, ge=0)
     """Audio kept before speech start so the first phoneme is not cut."""
+    tail_quiet_db: float = Field(30.0, ge=0)
+    """Within an utterance, a frame this many dB below its loudest frame is silence even while
+    the VAD still says speech: Silero's probability lags the end of speech by 60-120 ms, and the
+    pause that ends a turn counts from the last loud frame. 0 turns this off."""
 
 
 class STTSettings(Section):

@@ -11,6 +11,7 @@ import pytest
 from tests.integration.conftest import FliteWav, read_16k
 from vocable.engines.vad.silero import FRAME_SAMPLES, SileroVAD
 from vocable.errors import AudioInputError, PipelineClosedError
+from vocable.realtime.turns import TurnDetector
 
 
 def probabilities(vad: SileroVAD, audio: npt.NDArray[np.float32]) -> list[float]:
@@ -81,3 +82,24 @@ async def test_closed_detector_refuses_frames() -> None:
     with pytest.raises(PipelineClosedError):
         vad.speech_probability(np.zeros(FRAME_SAMPLES, dtype=np.float32))
     vad.reset()  # harmless after close
+
+
+@pytest.mark.parametrize("voice", ["kal", "awb", "rms"])
+def test_the_quiet_tail_ends_speech_at_the_last_loud_frame(
+    silero_vad: SileroVAD, flite_wav: FliteWav, voice: str
+) -> None:
+    speech = read_16k(flite_wav("How many hours are in a day?", voice))
+    audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16000, np.float32)])
+    loud = np.nonzero(np.abs(audio) > 0.02 * np.abs(audio).max())[0]
+    true_end_ms = (loud[-1] + 1) / 16
+    frames = [audio[i : i + FRAME_SAMPLES] for i in range(0, len(audio) - 511, FRAME_SAMPLES)]
+    ends = []
+    for quiet_db in (0.0, 30.0):
+        silero_vad.reset()
+        detector = TurnDetector(frame_ms=32, quiet_db=quiet_db)
+        for frame in frames:
+            detector.step(silero_vad.speech_probability(frame), float(np.sqrt(np.mean(frame**2))))
+        ends.append(detector.ms(detector.last_speech) - true_end_ms)
+    silero_lag, gated = ends
+    assert silero_lag >= 40  # Silero's probability outlasts the speech
+    assert -64 <= gated <= 32  # within a frame or two of the last loud sample

@@ -97,6 +97,18 @@ def test_unfinished_speech_waits_and_resumes() -> None:
     assert run(d, "." * 40)[-1][1] is TurnEvent.END  # unknown completeness: the long wait
 
 
+@pytest.mark.parametrize(("quiet_db", "pause_at"), [(30.0, 10), (0.0, 13)])
+def test_silence_counts_from_the_last_loud_frame(quiet_db: float, pause_at: int) -> None:
+    """Silero still says speech for frames 7-9, but they are 40 dB down: the end of speech."""
+    d = TurnDetector(frame_ms=32, speculative_pause_ms=128, quiet_db=quiet_db)
+    frames = [(0.9, 0.3)] * 4 + [(0.9, 0.03), (0.9, 0.3)] + [(0.9, 0.003)] * 3 + [(0.1, 0.0)] * 4
+    events = [(i, e) for i, (p, rms) in enumerate(frames, 1) if (e := d.step(p, rms))]
+    assert events == [(3, TurnEvent.START), (pause_at, TurnEvent.PAUSE)]
+    assert d.last_speech == (6 if quiet_db else 9)  # the -20 dB frame 5 was still speech
+    assert d.step(0.9, 0.3) is TurnEvent.RESUME  # loud speech again
+    assert d.step(0.9) is None and d.last_speech == d.frames  # no level: the VAD alone
+
+
 def test_a_fixed_endpoint_ignores_the_transcript() -> None:
     d = TurnDetector(frame_ms=20, fixed_endpoint_ms=700, eagerness="high")
     d.ending = Ending.COMPLETE

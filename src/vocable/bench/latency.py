@@ -46,6 +46,7 @@ BASELINE_ENV = {
     "VOCABLE_REALTIME__SPECULATE": "false",
     "VOCABLE_REALTIME__FIXED_ENDPOINT_MS": "700",
     "VOCABLE_REALTIME__STREAM_TTS": "false",
+    "VOCABLE_VAD__TAIL_QUIET_DB": "0",  # a plain pipeline trusts the VAD's own end of speech
 }
 
 

@@ -103,6 +103,7 @@ class RealtimeSession:
             speculative_pause_ms=self.cfg.speculative_pause_ms,
             eagerness=self.session.eagerness,
             fixed_endpoint_ms=self.cfg.fixed_endpoint_ms,
+            quiet_db=vad.tail_quiet_db,
         )
 
     async def emit(self, kind: str, turn_id: int | None = None, **fields: Any) -> None:
@@ -252,7 +253,7 @@ class RealtimeSession:
 
     async def _on_frame(self, frame: np.ndarray, prob: float) -> None:
         detector = self._detector
-        event = detector.step(prob)
+        event = detector.step(prob, float(np.sqrt(np.mean(frame**2))))
         if detector.in_utterance or event is TurnEvent.END:
             self._utterance.append(frame)
         else:

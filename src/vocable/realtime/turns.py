@@ -6,6 +6,10 @@ the turn depends on how the transcript ends (`ending_of`): a finished sentence e
 short silence of the eagerness level, an unfinished one ("… and", "um", "… the") only after the
 long one, and one that could go either way (no final punctuation, a trailing comma) after the
 middle one. Speech before the end raises ``resume`` and the speculative work is dropped.
+
+Silence counts from the last loud frame: inside an utterance, a frame `quiet_db` below the loudest
+frame so far is silence even if the VAD, whose probability lags the end of speech, still says
+speech.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class TurnDetector:
     speculative_pause_ms: int = 120
     eagerness: str = "auto"
     fixed_endpoint_ms: int | None = None
+    quiet_db: float = 0.0
     ending: Ending | None = None
     in_utterance: bool = False
     frames: int = 0
@@ -85,6 +90,7 @@ class TurnDetector:
     _run: int = 0
     _silence: int = 0
     _paused: bool = False
+    _peak: float = 0.0
 
     def _frames(self, ms: float) -> int:
         return max(1, round(ms / self.frame_ms))
@@ -100,12 +106,14 @@ class TurnDetector:
         )
         return self._frames(wait)
 
-    def step(self, prob: float) -> TurnEvent | None:
-        """Advance one frame."""
+    def step(self, prob: float, rms: float | None = None) -> TurnEvent | None:
+        """Advance one frame: its speech probability and, for `quiet_db`, its RMS level."""
         self.frames += 1
         speech = prob >= self.threshold
         if not self.in_utterance:
             self._run = self._run + 1 if speech else 0
+            if rms is not None:
+                self._peak = max(self._peak, rms) if self._run > 1 else rms
             if self._run >= self._frames(self.min_speech_ms):
                 self.in_utterance, self._silence, self._paused = True, 0, False
                 self.utterance_start = self.frames - self._run
@@ -113,6 +121,9 @@ class TurnDetector:
                 self.ending = None
                 return TurnEvent.START
             return None
+        if speech and self.quiet_db and rms is not None:
+            self._peak = max(self._peak, rms)
+            speech = rms > self._peak * 10 ** (-self.quiet_db / 20)
         if speech:
             self.last_speech = self.frames
             self._silence = 0
