@@ -76,9 +76,9 @@ def events(bus: EventBus, kind: PipelineEventType) -> list[dict[str, Any]]:
 
 
 async def test_the_intent_path_answers_without_the_model(settings: Settings) -> None:
-    llm = ToolLLM()
+    llm = ToolLLM(["The model's words."])  # started while routing, then dropped
     out, bus = await respond(settings, llm, toolbox(settings, intent=True), "what is 17 times 23")
-    assert llm.calls == []
+    assert not [f for f in out if isinstance(f, LLMToken) and "model" in f.text]
     done = [f for f in out if isinstance(f, LLMDone)]
     assert done[0].text == "17 times 23 is 391."
     (call,) = events(bus, E.TOOL_CALL)
@@ -264,3 +264,29 @@ async def test_in_a_live_session_side_effects_wait_for_the_confirmed_turn(
     with pytest.raises(asyncio.CancelledError):
         await dropped
     assert ran == ["alarm"]
+
+
+async def test_the_model_reads_the_prompt_while_the_intent_is_decided(settings: Settings) -> None:
+    order: list[str] = []
+
+    class SlowEmbedder(HashingEmbedder):
+        async def embed(self, texts: Sequence[str]) -> Any:
+            await asyncio.sleep(0.05)
+            order.append("routed")
+            return await super().embed(texts)
+
+    class Recording(ToolLLM):
+        async def stream(
+            self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
+        ) -> AsyncGenerator[str | ToolCall, None]:
+            order.append("model started")
+            async for step in super().stream(messages, tools):
+                yield step
+
+    box = build_toolbox(settings, embedder=SlowEmbedder())
+    await box.prepare()
+    order.clear()
+    llm = Recording(["Paris is the capital."])
+    out, _ = await respond(settings, llm, box, "what is the capital of France")
+    assert order == ["model started", "routed"]
+    assert [f.text for f in out if isinstance(f, LLMDone)] == ["Paris is the capital."]

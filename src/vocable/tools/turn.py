@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vocable.config_sections import ToolsSettings
-from vocable.engines.llm.base import ChatMessage, LanguageModel, MalformedToolCallError, ToolCall
+from vocable.engines.llm.base import (
+    ChatMessage,
+    LanguageModel,
+    MalformedToolCallError,
+    StreamItem,
+    ToolCall,
+)
 from vocable.tools.context import ToolContext
 from vocable.tools.intent import IntentRoute, IntentRouter
 from vocable.tools.registry import ToolRegistry, ToolResult
@@ -122,23 +128,35 @@ class Toolbox:
             EngineError: the model failed (a malformed tool call twice in a row included).
         """
         self.context.history = [m for m in messages if m.role != "system"]
-        route = await self.route(user_text)
+        native = self.settings.native and getattr(llm, "supports_tools", False)
+        specs = self.registry.specs() if native and len(self.registry) else None
+        convo = list(messages)
+        last = self.settings.max_rounds - 1
+        stream = llm.stream(convo, specs) if specs and last else llm.stream(convo)
+        # The model reads the prompt while the intent is decided: routing is on the reply's path.
+        head = asyncio.ensure_future(_first(stream)) if self.intent is not None else None
+        try:
+            route = await self.route(user_text)
+        except BaseException:
+            await _drop(head, stream)
+            raise
         if route is not None and route.tool is not None:
+            await _drop(head, stream)
             call = ToolCall(f"intent-{next(self._ids)}", route.tool, route.arguments)
             async for item in self._run(call, "intent", confirmed, score=route.score):
                 yield item
             return
-        native = self.settings.native and getattr(llm, "supports_tools", False)
-        specs = self.registry.specs() if native and len(self.registry) else None
-        convo = list(messages)
         for round_ in range(self.settings.max_rounds):
-            if round_ == self.settings.max_rounds - 1:
+            if round_ == last:
                 specs = None  # the last round must answer in words
             texts: list[str] = []
             calls: list[ToolCall] = []
-            stream = llm.stream(convo, specs) if specs else llm.stream(convo)
+            if round_:
+                stream = llm.stream(convo, specs) if specs else llm.stream(convo)
+            pieces = _after(head, stream)
+            head = None
             try:
-                async with contextlib.aclosing(stream) as items:
+                async with contextlib.aclosing(pieces) as items:
                     async for piece in items:
                         if isinstance(piece, ToolCall):
                             calls.append(piece)
@@ -195,3 +213,35 @@ class Toolbox:
         yield ToolEvent("result", call.id, call.name, path, call.arguments, result, score)
         if speak:
             yield result.text
+
+
+async def _first(stream: AsyncGenerator[StreamItem, None]) -> StreamItem | None:
+    """The first item of `stream`, or None when it is empty."""
+    return await anext(stream, None)
+
+
+async def _after(
+    head: asyncio.Future[StreamItem | None] | None, stream: AsyncGenerator[StreamItem, None]
+) -> AsyncGenerator[StreamItem, None]:
+    """`stream`, starting with the item `head` already fetched (None: nothing fetched)."""
+    try:
+        if head is not None:
+            first = await head
+            if first is None:
+                return
+            yield first
+        async for item in stream:
+            yield item
+    finally:
+        await _drop(head, stream)
+
+
+async def _drop(
+    head: asyncio.Future[StreamItem | None] | None, stream: AsyncGenerator[StreamItem, None]
+) -> None:
+    """Stop `stream` and the fetch of its first item (done or not)."""
+    if head is not None:
+        head.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await head
+    await stream.aclose()
