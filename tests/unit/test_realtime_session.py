@@ -19,6 +19,7 @@ from vocable.audio.convert import float_to_pcm16
 from vocable.config import Settings
 from vocable.engines.loader import Engines
 from vocable.frames import Transcript
+from vocable.realtime.announce import say
 from vocable.realtime.session import RealtimeSession
 
 RATE = 16000
@@ -217,6 +218,31 @@ async def test_a_backchannel_does_not_cancel_the_reply(settings_rt: Settings) ->
     dones = [e for e in client.sent if e["type"] == "response.done"]
     assert [d["response"]["status"] for d in dones] == ["completed"]
     assert client.session.conversation.messages[-1].content.endswith("end.")
+
+
+async def test_an_announcement_stops_when_the_user_talks_over_it(settings_rt: Settings) -> None:
+    stt = ScriptedSTT("Wait, what time is it?")
+    client = Client(settings_rt, stt, FakeLLM(["It is noon."]), FakeTTS(chunks_per_sentence=20))
+    announcement = " ".join(f"word{i}" for i in range(60)) + " end."  # 4 s of audio
+
+    async def script() -> None:
+        client.configure()
+        await client.wait_for("session.updated")
+        speaking = asyncio.create_task(say(client.session, announcement))
+        await client.wait_for("response.created")
+        await client.until(lambda: client.audio >= 5)
+        await client.speak(np.concatenate([tone(1.2), silence(0.6)]))
+        await speaking
+        await client.wait_for("response.done", 2)
+
+    await run(client, script)
+    dones = [e for e in client.sent if e["type"] == "response.done"]
+    assert dones[0]["response"]["status"] == "cancelled"
+    assert dones[0]["response"]["status_details"]["reason"] == "barge_in"
+    assert dones[1]["response"]["status"] == "completed"  # the user's question was answered
+    heard, question, answer = client.session.conversation.messages
+    assert heard.role == "assistant" and 0 < len(heard.content.split()) < 61
+    assert (question.content, answer.content) == ("Wait, what time is it?", "It is noon.")
 
 
 async def test_bad_input_gets_error_codes_and_the_session_survives(settings_rt: Settings) -> None:

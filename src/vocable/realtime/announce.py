@@ -2,7 +2,8 @@
 
 An announcement is a reply of its own (``response.created`` … ``response.done``) with no user
 message before it. It waits until the assistant has stopped talking and the user is not in the
-middle of a sentence (at most `WAIT_LIMIT_S`), so it never talks over either of them.
+middle of a sentence (at most `WAIT_LIMIT_S`), so it never talks over either of them. While it
+plays it is the session's current reply, so the user can talk over it like any other.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from vocable.audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float
-from vocable.engines.llm.base import ChatMessage
-from vocable.realtime.response import new_response
+from vocable.realtime.response import Response, new_response
 from vocable.tools.context import user_timezone
 from vocable.tools.timers import FiredTimer
 
@@ -53,7 +53,10 @@ async def _quiet(session: RealtimeSession) -> None:
 
 
 async def say(session: RealtimeSession, text: str) -> None:
-    """Speak `text` to the client as a reply of its own, and add it to the conversation."""
+    """Speak `text` as a reply of its own; the conversation keeps what was heard.
+
+    Like any reply, it stops when the user talks over it (barge-in).
+    """
     await _quiet(session)
     replies, ctx = session.replies, session.ctx
     replies.turn += 1
@@ -74,8 +77,27 @@ async def say(session: RealtimeSession, text: str) -> None:
         "response.created", turn, response={"id": response.id, "status": "in_progress"}
     )
     await session.emit("response.output_audio_transcript.delta", turn, delta=text, **parts)
+    response.playout.release()
+    task = response.task = asyncio.create_task(_speak(session, response, text), name=response.id)
+    replies.current = response
+    try:
+        await asyncio.wait({task})
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if response.status == "cancelled":
+        return  # a barge-in: `Replies.cancel` told the client and kept what was heard
+    session.conversation.add_exchange("", text)
+    await session.emit("response.output_audio.done", turn, **parts)
+    await session.emit("response.output_audio_transcript.done", turn, transcript=text, **parts)
+    status = {"id": response.id, "status": "completed", "output": [{"id": response.item_id}]}
+    await session.emit("response.done", turn, response=status)
+
+
+async def _speak(session: RealtimeSession, response: Response, text: str) -> None:
     playout = response.playout
-    playout.release()
     play = asyncio.create_task(playout.run(), name=f"announce:{response.id}")
     resampler: StreamResampler | None = None
     try:
@@ -94,8 +116,3 @@ async def say(session: RealtimeSession, text: str) -> None:
             play.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await play
-    session.conversation.messages.append(ChatMessage("assistant", text))
-    await session.emit("response.output_audio.done", turn, **parts)
-    await session.emit("response.output_audio_transcript.done", turn, transcript=text, **parts)
-    status = {"id": response.id, "status": "completed", "output": [{"id": response.item_id}]}
-    await session.emit("response.done", turn, response=status)

@@ -49,8 +49,9 @@ class Conversation:
         ]
 
     def add_exchange(self, user_text: str, reply: str) -> None:
-        """Record a user message and the reply to it."""
-        self.messages += [ChatMessage("user", user_text), ChatMessage("assistant", reply)]
+        """Record a user message and the reply to it (an announcement has no user message)."""
+        said = [ChatMessage("user", user_text)] if user_text else []
+        self.messages += [*said, ChatMessage("assistant", reply)]
 
 
 class Respond(FrameProcessor):
