@@ -57,6 +57,23 @@ def test_ending_of(text: str, ending: Ending) -> None:
     assert ending_of(text) is ending
 
 
+@pytest.mark.parametrize(
+    ("text", "speech_s", "ending"),
+    [
+        ("What do you want to do?", 0.4, Ending.UNCERTAIN),  # tiny.en filling in "What do…"
+        ("What is it?", 0.35, Ending.UNCERTAIN),  # "What is…"
+        ("What is it?", 0.6, Ending.COMPLETE),
+        ("How many days are in a week?", 1.35, Ending.COMPLETE),  # flite's fastest, 5.2 words/s
+        ("Thank you.", 0.3, Ending.COMPLETE),
+        ("What is the capital of", 0.2, Ending.UNFINISHED),
+    ],
+)
+def test_more_words_than_the_speech_can_hold_is_not_a_finished_sentence(
+    text: str, speech_s: float, ending: Ending
+) -> None:
+    assert ending_of(text, speech_s) is ending
+
+
 def test_an_uncertain_ending_waits_the_middle_silence() -> None:
     d = TurnDetector(frame_ms=32, speculative_pause_ms=128)
     run(d, "####" + "." * 5)

@@ -178,6 +178,25 @@ async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings)
     assert llm.prompts[-1][-1].content == "What is the capital of France?"
 
 
+async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
+    settings_rt: Settings,
+) -> None:
+    # tiny.en hears a finished question in 0.3 s of "What do…"; the pause is 0.5 s.
+    stt = ScriptedSTT("What do you want to do?", "What do bees make?")
+    client = Client(settings_rt, stt, FakeLLM(["Honey."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(
+            np.concatenate([silence(0.3), tone(0.3), silence(0.5), tone(0.6), silence(0.6)])
+        )
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    assert client.types().count("input_audio_buffer.speech_stopped") == 1
+    assert client.session.conversation.messages[0].content == "What do bees make?"
+
+
 async def test_barge_in_stops_the_reply_and_keeps_what_was_heard(settings_rt: Settings) -> None:
     words = [f"word{i} " for i in range(40)] + ["end."]
     llm = FakeLLM(words)

@@ -294,17 +294,19 @@ class RealtimeSession:
         self._speculation = asyncio.create_task(self._transcribe(audio), name="speculate")
 
     async def _transcribe(self, audio: np.ndarray) -> str:
+        detector = self._detector
+        speech_s = detector.ms(detector.last_speech - detector.utterance_start) / 1000
         text = (await self.engines.stt.transcribe(audio)).text.strip()
         backchannel = self._is_backchannel_text(text)
-        ending = Ending.COMPLETE if backchannel else ending_of(text)
+        ending = Ending.COMPLETE if backchannel else ending_of(text, speech_s)
         if ending is Ending.COMPLETE and not backchannel and not text.endswith("?"):
             # A statement on a rising tone usually goes on ("…, and then↗").
             if self.cfg.prosody and await self._worker.run(rises, audio, RATE):
                 ending = Ending.UNCERTAIN
-        self._detector.ending = ending
+        detector.ending = ending
         if self._barge_started is None and text:
             self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
-        if self._detector.check_end():
+        if detector.check_end():
             self._spawn(self._end_turn())
         return text
 

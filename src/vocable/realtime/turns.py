@@ -46,13 +46,25 @@ QUESTION_WORDS = frozenset("what who whom whose which when where why how".split(
 """A question of two words or fewer that opens with one of these ("What do?") may be cut short."""
 
 
-def ending_of(text: str) -> Ending:
-    """How `text` ends: a finished sentence, clearly unfinished, or either."""
+MAX_WORDS_PER_S = 7.0
+"""Faster than people speak (flite's questions run at 3-5 words a second). A transcript denser
+than this is Whisper filling in ("What do…" heard as "What do you want to do?"), so it does not
+show that the sentence is finished."""
+
+
+def ending_of(text: str, speech_s: float | None = None) -> Ending:
+    """How `text` ends: a finished sentence, clearly unfinished, or either.
+
+    `speech_s`, the seconds of speech transcribed, makes a finished sentence with more words
+    than that much speech can hold uncertain (`MAX_WORDS_PER_S`).
+    """
     clean = text.strip()
     words = re.findall(r"[a-z']+", clean.lower())
     if not words or words[-1] in UNFINISHED_WORDS or clean.endswith(("...", "…", "-", "—")):
         return Ending.UNFINISHED
     if clean[-1] not in ".?!" or (len(words) <= 2 and words[0] in QUESTION_WORDS):
+        return Ending.UNCERTAIN
+    if speech_s is not None and len(words) > MAX_WORDS_PER_S * speech_s:
         return Ending.UNCERTAIN
     return Ending.COMPLETE
 
