@@ -42,6 +42,8 @@ LONG_ANSWERS = (
     "Tell me everything you know about the history of Rome.",
 )
 """Questions that draw long replies, for the barge-in scenario."""
+REPLY_LIMIT_S = 60.0
+"""How long one utterance and its whole reply may take: 96 tokens of SmolLM2 play for 25-30 s."""
 BASELINE_ENV = {
     "VOCABLE_REALTIME__SPECULATE": "false",
     "VOCABLE_REALTIME__FIXED_ENDPOINT_MS": "700",
@@ -154,7 +156,7 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
 
 
 async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
-    conv = await converse(url, utt.audio, rate=RATE)
+    conv = await converse(url, utt.audio, rate=RATE, timeout_s=REPLY_LIMIT_S)
     return _figures(conv, utt)
 
 
