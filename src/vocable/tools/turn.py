@@ -20,6 +20,7 @@ from vocable.engines.llm.base import (
     MalformedToolCallError,
     StreamItem,
     ToolCall,
+    ToolSpec,
 )
 from vocable.tools.context import ToolContext
 from vocable.tools.intent import IntentRoute, IntentRouter
@@ -132,7 +133,7 @@ class Toolbox:
         specs = self.registry.specs() if native and len(self.registry) else None
         convo = list(messages)
         last = self.settings.max_rounds - 1
-        stream = llm.stream(convo, specs) if specs and last else llm.stream(convo)
+        stream = _open(llm, convo, specs if last else None)
         # The model reads the prompt while the intent is decided: routing is on the reply's path.
         head = asyncio.ensure_future(_first(stream)) if self.intent is not None else None
         try:
@@ -152,7 +153,7 @@ class Toolbox:
             texts: list[str] = []
             calls: list[ToolCall] = []
             if round_:
-                stream = llm.stream(convo, specs) if specs else llm.stream(convo)
+                stream = _open(llm, convo, specs)
             pieces = _after(head, stream)
             head = None
             try:
@@ -213,6 +214,13 @@ class Toolbox:
         yield ToolEvent("result", call.id, call.name, path, call.arguments, result, score)
         if speak:
             yield result.text
+
+
+def _open(
+    llm: LanguageModel, convo: list[ChatMessage], specs: list[ToolSpec] | None
+) -> AsyncGenerator[StreamItem, None]:
+    """A model round: with tool specs only when there are any to offer."""
+    return llm.stream(convo, specs) if specs else llm.stream(convo)
 
 
 async def _first(stream: AsyncGenerator[StreamItem, None]) -> StreamItem | None:
