@@ -113,3 +113,4 @@ def test_bench_latency_reports_every_figure_with_a_baseline() -> None:
     stages = [body[f"server_{s}_p50_ms"] for s in ("stt", "first_token", "first_audio")]
     assert all(v is not None and v >= 0 for v in stages) and stages == sorted(stages)
     assert body["baseline"]["server_first_audio_p50_ms"] > 0
+    assert 0 < body["server_tts_p50_rtf"] <= body["server_tts_p95_rtf"] < 1  # Piper keeps up

@@ -36,6 +36,7 @@ TURN_KEYS = {
     "first_sentence_ms",
     "first_audio_ms",
     "v2v_ms",
+    "tts_rtf",
     "interrupted",
 }
 
@@ -90,6 +91,7 @@ def test_a_turn_gives_its_waterfall_measured_from_the_end_of_speech() -> None:
         "first_sentence_ms": 700.0,
         "first_audio_ms": 950.0,
         "v2v_ms": 950.0,
+        "tts_rtf": 0.2,
         "interrupted": False,
     }
     assert snap["v2v_p50_ms"] == snap["v2v_p95_ms"] == 950.0

@@ -231,6 +231,9 @@ def server_stages(url: str) -> dict[str, Any]:
     for name in SERVER_STAGES:
         values = [t[name] for t in done if t[name] is not None]
         out.update(distribution("server_" + name.removesuffix("_ms"), values))
+    # Real-time factor: seconds of synthesis per second of reply audio (below 1 keeps up).
+    rtfs = [t["tts_rtf"] for t in done if t.get("tts_rtf") is not None]
+    out.update(distribution("server_tts", rtfs, unit="rtf"))
     return out
 
 
@@ -305,5 +308,6 @@ def summary_line(r: dict[str, Any]) -> str:
         f"bench latency n={r['n']}: voice-to-voice p50 {r['v2v_p50_ms']} ms, p95 {r['v2v_p95_ms']}"
         f" ms (baseline p50 {r['baseline']['v2v_p50_ms']} ms, speedup {r['speedup_ratio']}x) | "
         f"false cut-ins {r['false_cut_in_ratio']:.0%} | barge-in p95 "
-        f"{r['barge_in_reaction_p95_ms']} ms | gaps>40ms {r['gaps_over_40ms']}"
+        f"{r['barge_in_reaction_p95_ms']} ms | gaps>40ms {r['gaps_over_40ms']} | "
+        f"TTS real-time factor p50 {r.get('server_tts_p50_rtf')}"
     )

@@ -64,6 +64,7 @@ class TurnRecord:
             "first_sentence_ms": self.first_sentence_ms,
             "first_audio_ms": self.first_audio_ms,
             "v2v_ms": self.v2v_ms,
+            "tts_rtf": self.tts_rtf,
             "interrupted": self.interrupted,
         }
 

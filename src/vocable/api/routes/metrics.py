@@ -51,6 +51,8 @@ class TurnOut(BaseModel):
     first_sentence_ms: float | None
     first_audio_ms: float | None
     v2v_ms: float | None
+    tts_rtf: float | None = None
+    """Seconds of synthesis per second of reply audio (null: no audio)."""
     interrupted: bool
 
 
@@ -123,6 +125,7 @@ EXAMPLE: dict[str, Any] = {
             "first_sentence_ms": 520.0,
             "first_audio_ms": 690.4,
             "v2v_ms": 690.4,
+            "tts_rtf": 0.21,
             "interrupted": False,
         }
     ],
