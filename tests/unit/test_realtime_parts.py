@@ -114,6 +114,27 @@ def test_unfinished_speech_waits_and_resumes() -> None:
     assert run(d, "." * 40)[-1][1] is TurnEvent.END  # unknown completeness: the long wait
 
 
+def test_a_very_short_pause_starts_transcription_before_the_speculative_one() -> None:
+    d = TurnDetector(frame_ms=32, speculative_pause_ms=128, transcribe_pause_ms=64)
+    assert run(d, "####" + "." * 4) == [
+        (3, TurnEvent.START),
+        (6, TurnEvent.QUIET),
+        (8, TurnEvent.PAUSE),
+    ]
+    assert run(d, "#") == [(9, TurnEvent.RESUME)]
+    # A gap between words: speech after the quiet frames drops the early pass, and the next
+    # pause raises both events again.
+    assert run(d, "#..#") == [(12, TurnEvent.QUIET), (13, TurnEvent.RESUME)]
+    assert run(d, "....") == [(15, TurnEvent.QUIET), (17, TurnEvent.PAUSE)]
+
+
+@pytest.mark.parametrize("transcribe_ms", [0, 128, 500])
+def test_no_early_transcription_unless_its_pause_is_the_shorter(transcribe_ms: int) -> None:
+    d = TurnDetector(frame_ms=32, speculative_pause_ms=128, transcribe_pause_ms=transcribe_ms)
+    events = run(d, "####" + "." * 20 + "#")
+    assert events == [(3, TurnEvent.START), (8, TurnEvent.PAUSE), (25, TurnEvent.RESUME)]
+
+
 @pytest.mark.parametrize(("quiet_db", "pause_at"), [(30.0, 10), (0.0, 13)])
 def test_silence_counts_from_the_last_loud_frame(quiet_db: float, pause_at: int) -> None:
     """Silero still says speech for frames 7-9, but they are 40 dB down: the end of speech."""

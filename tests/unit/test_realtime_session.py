@@ -178,6 +178,28 @@ async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings)
     assert llm.prompts[-1][-1].content == "What is the capital of France?"
 
 
+async def test_transcription_starts_at_a_very_short_pause_and_a_gap_drops_it(
+    settings_rt: Settings,
+) -> None:
+    # A 110 ms gap between words is long enough to start a pass (64 ms) but not the reply
+    # (120 ms); the pass at the end of the utterance is the one the reply uses.
+    stt = ScriptedSTT("What is", "What is the time?")
+    stt.delay_s = 0.05
+    client = Client(settings_rt, stt, FakeLLM(["Noon."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(
+            np.concatenate([silence(0.3), tone(0.6), silence(0.11), tone(0.5), silence(0.6)])
+        )
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    assert len(stt.received) == 2  # the dropped early pass, then one pass for the turn
+    assert stt.received[1] > (0.6 + 0.5) * RATE > stt.received[0]
+    assert client.session.conversation.messages[0].content == "What is the time?"
+
+
 async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
     settings_rt: Settings,
 ) -> None:

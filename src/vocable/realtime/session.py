@@ -21,7 +21,7 @@ from vocable.config import Settings
 from vocable.engines.loader import Engines
 from vocable.engines.vad.base import VoiceActivityDetector
 from vocable.engines.worker import BlockingWorker
-from vocable.frames import PipelineEventType
+from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.announce import announce_timers
 from vocable.realtime.prosody import rises
@@ -88,6 +88,7 @@ class RealtimeSession:
         self._recent: deque[np.ndarray] = deque(maxlen=64)
         self._utterance: list[np.ndarray] = []
         self._item_id = ""
+        self._early: asyncio.Task[Transcript] | None = None
         self._speculation: asyncio.Task[str] | None = None
         self._spec_response: Response | None = None
         self.replies = Replies(self.ctx, engines, self.conversation, send_json, send_bytes)
@@ -101,6 +102,7 @@ class RealtimeSession:
             threshold=vad.threshold,
             min_speech_ms=vad.min_speech_ms,
             speculative_pause_ms=self.cfg.speculative_pause_ms,
+            transcribe_pause_ms=self.cfg.transcribe_pause_ms if self.cfg.speculate else 0,
             eagerness=self.session.eagerness,
             fixed_endpoint_ms=self.cfg.fixed_endpoint_ms,
             quiet_db=vad.tail_quiet_db,
@@ -145,7 +147,7 @@ class RealtimeSession:
 
     async def _stop_all(self) -> None:
         """End every task of the session: turn work first (so no reply starts), then replies."""
-        work = {t for t in [*self._tasks, self._speculation] if t is not None}
+        work = {t for t in [*self._tasks, self._speculation, self._early] if t is not None}
         for task in work:
             task.cancel()
         if work:
@@ -260,6 +262,9 @@ class RealtimeSession:
             self._recent.append(frame)
         if event is TurnEvent.START:
             await self._speech_started()
+        elif event is TurnEvent.QUIET:
+            stt = self.engines.stt.transcribe(self._audio())
+            self._early = asyncio.create_task(stt, name="early-transcription")
         elif event is TurnEvent.PAUSE and self.cfg.speculate:
             self._start_speculation()
         elif event is TurnEvent.RESUME:
@@ -289,14 +294,18 @@ class RealtimeSession:
             self.replies.current.playout.pause()
             self._barge_started = asyncio.get_running_loop().time()
 
+    def _audio(self) -> np.ndarray:
+        return np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
+
     def _start_speculation(self) -> None:
-        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
-        self._speculation = asyncio.create_task(self._transcribe(audio), name="speculate")
+        self._speculation = asyncio.create_task(self._transcribe(self._audio()), name="speculate")
 
     async def _transcribe(self, audio: np.ndarray) -> str:
         detector = self._detector
         speech_s = detector.ms(detector.last_speech - detector.utterance_start) / 1000
-        text = (await self.engines.stt.transcribe(audio)).text.strip()
+        # The early pass heard the same speech: only silence has come since (else it was dropped).
+        early, self._early = self._early, None
+        text = (await (early or self.engines.stt.transcribe(audio))).text.strip()
         backchannel = self._is_backchannel_text(text)
         ending = Ending.COMPLETE if backchannel else ending_of(text, speech_s)
         if ending is Ending.COMPLETE and not backchannel and not text.endswith("?"):
@@ -316,22 +325,24 @@ class RealtimeSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _drop_speculation(self) -> None:
+        early, self._early = self._early, None
         spec, self._speculation = self._speculation, None
         response, self._spec_response = self._spec_response, None
-        if spec is not None:
-            spec.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await spec
+        for task in (early, spec):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if response is not None:
             await self.replies.cancel(response, reason="speculation", notify=False)
             self.ctx.bus.emit("turn", E.SPECULATION_DROPPED, response.turn_id)
 
     async def _end_turn(self) -> None:
         detector = self._detector
-        audio = np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
+        audio = self._audio()
         self._utterance = []
-        spec = self._speculation
-        self._speculation = None
+        spec, self._speculation = self._speculation, None
+        early, self._early = self._early, None  # left only by a commit before the pause
         await self.emit(
             "input_audio_buffer.speech_stopped",
             audio_end_ms=detector.ms(detector.last_speech),
@@ -340,7 +351,7 @@ class RealtimeSession:
         silence_s = (detector.frames - detector.last_speech) * detector.frame_ms / 1000
         self.ctx.bus.emit("vad", E.SPEECH_STOPPED, self.replies.turn + 1, silence_s=silence_s)
         try:
-            text = await spec if spec is not None else ""
+            text = await spec if spec else (await early).text.strip() if early else ""
         except asyncio.CancelledError:
             text = ""
         if not text:

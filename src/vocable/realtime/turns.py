@@ -1,11 +1,12 @@
 """Adaptive turn-taking: when has the user finished speaking?
 
-The detector reads one VAD probability per frame. A short pause (`speculative_pause_ms`) raises a
-``pause`` so the session can transcribe and start the reply speculatively. How much silence ends
+The detector reads one VAD probability per frame. A very short pause (`transcribe_pause_ms`) raises
+``quiet`` so the session can start transcribing, and a short one (`speculative_pause_ms`) raises a
+``pause`` so it can start the reply speculatively. How much silence ends
 the turn depends on how the transcript ends (`ending_of`): a finished sentence ends it after the
 short silence of the eagerness level, an unfinished one ("… and", "um", "… the") only after the
 long one, and one that could go either way (no final punctuation, a trailing comma) after the
-middle one. Speech before the end raises ``resume`` and the speculative work is dropped.
+middle one. Speech before the end raises ``resume`` and the early and speculative work is dropped.
 
 Silence counts from the last loud frame: inside an utterance, a frame `quiet_db` below the loudest
 frame so far is silence even if the VAD, whose probability lags the end of speech, still says
@@ -73,6 +74,7 @@ class TurnEvent(StrEnum):
     """What a frame changed."""
 
     START = "start"
+    QUIET = "quiet"
     PAUSE = "pause"
     RESUME = "resume"
     END = "end"
@@ -91,6 +93,7 @@ class TurnDetector:
     threshold: float = 0.5
     min_speech_ms: int = 96
     speculative_pause_ms: int = 120
+    transcribe_pause_ms: int = 0
     eagerness: str = "auto"
     fixed_endpoint_ms: int | None = None
     quiet_db: float = 0.0
@@ -102,6 +105,7 @@ class TurnDetector:
     _run: int = 0
     _silence: int = 0
     _paused: bool = False
+    _quiet: bool = False
     _peak: float = 0.0
 
     def _frames(self, ms: float) -> int:
@@ -127,7 +131,8 @@ class TurnDetector:
             if rms is not None:
                 self._peak = max(self._peak, rms) if self._run > 1 else rms
             if self._run >= self._frames(self.min_speech_ms):
-                self.in_utterance, self._silence, self._paused = True, 0, False
+                self.in_utterance, self._silence = True, 0
+                self._paused = self._quiet = False
                 self.utterance_start = self.frames - self._run
                 self.last_speech = self.frames
                 self.ending = None
@@ -139,8 +144,8 @@ class TurnDetector:
         if speech:
             self.last_speech = self.frames
             self._silence = 0
-            if self._paused:
-                self._paused = False
+            if self._quiet:
+                self._paused = self._quiet = False
                 self.ending = None
                 return TurnEvent.RESUME
             return None
@@ -149,8 +154,15 @@ class TurnDetector:
             self.in_utterance, self._run = False, 0
             return TurnEvent.END
         if not self._paused and self._silence >= self._frames(self.speculative_pause_ms):
-            self._paused = True
+            self._paused = self._quiet = True
             return TurnEvent.PAUSE
+        if (
+            not self._quiet
+            and self.transcribe_pause_ms
+            and self._silence >= self._frames(self.transcribe_pause_ms)
+        ):
+            self._quiet = True
+            return TurnEvent.QUIET
         return None
 
     def check_end(self) -> bool:
