@@ -200,6 +200,25 @@ async def test_transcription_starts_at_a_very_short_pause_and_a_gap_drops_it(
     assert client.session.conversation.messages[0].content == "What is the time?"
 
 
+async def test_a_turn_that_ends_before_the_speculative_pause_uses_the_early_pass(
+    settings_rt: Settings,
+) -> None:
+    realtime = settings_rt.realtime.model_copy(update={"fixed_endpoint_ms": 96})
+    stt = FakeSTT("What is the time?", delay_s=0.05)
+    client = Client(
+        settings_rt.model_copy(update={"realtime": realtime}), stt, FakeLLM(["Noon."]), FakeTTS()
+    )
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    assert len(stt.received) == 1  # the early pass is the turn's transcript
+    assert client.session.conversation.messages[0].content == "What is the time?"
+
+
 async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
     settings_rt: Settings,
 ) -> None:

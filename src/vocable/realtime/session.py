@@ -342,7 +342,7 @@ class RealtimeSession:
         audio = self._audio()
         self._utterance = []
         spec, self._speculation = self._speculation, None
-        early, self._early = self._early, None  # left only by a commit before the pause
+        early, self._early = self._early, None  # the turn ended before the speculative pause
         await self.emit(
             "input_audio_buffer.speech_stopped",
             audio_end_ms=detector.ms(detector.last_speech),

@@ -1,12 +1,12 @@
 """Adaptive turn-taking: when has the user finished speaking?
 
-The detector reads one VAD probability per frame. A very short pause (`transcribe_pause_ms`) raises
-``quiet`` so the session can start transcribing, and a short one (`speculative_pause_ms`) raises a
-``pause`` so it can start the reply speculatively. How much silence ends
-the turn depends on how the transcript ends (`ending_of`): a finished sentence ends it after the
-short silence of the eagerness level, an unfinished one ("… and", "um", "… the") only after the
-long one, and one that could go either way (no final punctuation, a trailing comma) after the
-middle one. Speech before the end raises ``resume`` and the early and speculative work is dropped.
+The detector reads one VAD probability per frame. A very short pause (`transcribe_pause_ms`)
+raises ``quiet`` so the session can start transcribing, and a short one (`speculative_pause_ms`)
+raises ``pause`` so it can start the reply speculatively. How much silence ends the turn depends
+on how the transcript ends (`ending_of`): a finished sentence ends it after the short silence of
+the eagerness level, an unfinished one ("… and", "um", "… the") only after the long one, and one
+that could go either way (no final punctuation, a trailing comma) after the middle one. Speech
+before the end raises ``resume`` and the early and speculative work is dropped.
 
 Silence counts from the last loud frame: inside an utterance, a frame `quiet_db` below the loudest
 frame so far is silence even if the VAD, whose probability lags the end of speech, still says
