@@ -123,16 +123,22 @@ async def run(client: Client, script: Any) -> None:
         await asyncio.wait_for(task, 10)
 
 
+async def one_turn(client: Client, *parts: np.ndarray) -> None:
+    """Configure, speak `parts` in real time and wait for the reply to finish."""
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate(parts))
+        await client.wait_for("response.done")
+
+    await run(client, script)
+
+
 async def test_a_spoken_turn_gets_a_spoken_reply(settings_rt: Settings) -> None:
     llm = FakeLLM(["Paris is ", "the capital. ", "It is lovely."])
     client = Client(settings_rt, ScriptedSTT("What is the capital of France?"), llm, FakeTTS())
 
-    async def script() -> None:
-        client.configure()
-        await client.speak(np.concatenate([silence(0.3), tone(1.0), silence(0.6)]))
-        await client.wait_for("response.done")
-
-    await run(client, script)
+    await one_turn(client, silence(0.3), tone(1.0), silence(0.6))
     types = client.types()
     assert types[:2] == ["session.created", "session.updated"]
     order = [
@@ -160,14 +166,7 @@ async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings)
     llm = FakeLLM(["Paris."])
     client = Client(settings_rt, stt, llm, FakeTTS())
 
-    async def script() -> None:
-        client.configure()
-        await client.speak(
-            np.concatenate([silence(0.3), tone(0.8), silence(0.5), tone(0.5), silence(0.6)])
-        )
-        await client.wait_for("response.done")
-
-    await run(client, script)
+    await one_turn(client, silence(0.3), tone(0.8), silence(0.5), tone(0.5), silence(0.6))
     assert client.types().count("input_audio_buffer.speech_stopped") == 1  # one turn, not two
     transcript = [
         e
@@ -187,14 +186,7 @@ async def test_transcription_starts_at_a_very_short_pause_and_a_gap_drops_it(
     stt.delay_s = 0.05
     client = Client(settings_rt, stt, FakeLLM(["Noon."]), FakeTTS())
 
-    async def script() -> None:
-        client.configure()
-        await client.speak(
-            np.concatenate([silence(0.3), tone(0.6), silence(0.11), tone(0.5), silence(0.6)])
-        )
-        await client.wait_for("response.done")
-
-    await run(client, script)
+    await one_turn(client, silence(0.3), tone(0.6), silence(0.11), tone(0.5), silence(0.6))
     assert len(stt.received) == 2  # the dropped early pass, then one pass for the turn
     assert stt.received[1] > (0.6 + 0.5) * RATE > stt.received[0]
     assert client.session.conversation.messages[0].content == "What is the time?"
@@ -209,12 +201,7 @@ async def test_a_turn_that_ends_before_the_speculative_pause_uses_the_early_pass
         settings_rt.model_copy(update={"realtime": realtime}), stt, FakeLLM(["Noon."]), FakeTTS()
     )
 
-    async def script() -> None:
-        client.configure()
-        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
-        await client.wait_for("response.done")
-
-    await run(client, script)
+    await one_turn(client, silence(0.3), tone(0.8), silence(0.5))
     assert len(stt.received) == 1  # the early pass is the turn's transcript
     assert client.session.conversation.messages[0].content == "What is the time?"
 
@@ -226,14 +213,7 @@ async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
     stt = ScriptedSTT("What do you want to do?", "What do bees make?")
     client = Client(settings_rt, stt, FakeLLM(["Honey."]), FakeTTS())
 
-    async def script() -> None:
-        client.configure()
-        await client.speak(
-            np.concatenate([silence(0.3), tone(0.3), silence(0.5), tone(0.6), silence(0.6)])
-        )
-        await client.wait_for("response.done")
-
-    await run(client, script)
+    await one_turn(client, silence(0.3), tone(0.3), silence(0.5), tone(0.6), silence(0.6))
     assert client.types().count("input_audio_buffer.speech_stopped") == 1
     assert client.session.conversation.messages[0].content == "What do bees make?"
 
