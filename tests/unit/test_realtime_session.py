@@ -18,6 +18,7 @@ from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.audio.convert import float_to_pcm16
 from vocable.config import Settings
 from vocable.engines.loader import Engines
+from vocable.errors import EngineError
 from vocable.frames import Transcript
 from vocable.realtime.announce import say
 from vocable.realtime.session import RealtimeSession
@@ -457,3 +458,35 @@ async def test_a_statement_on_a_rising_tone_waits(
 
     await run(client, script)
     assert client.types().count("input_audio_buffer.speech_stopped") == turns
+
+
+class FailingOnceSTT(ScriptedSTT):
+    """Fails its first call, as a model that errors on one utterance would."""
+
+    failed = False
+
+    async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise EngineError("faster-whisper failed: boom", code="stt.failed")
+        return await super().transcribe(audio)
+
+
+async def test_a_failed_turn_is_reported_and_the_next_turn_is_answered(
+    settings_rt: Settings,
+) -> None:
+    client = Client(settings_rt, FailingOnceSTT("Hello there."), FakeLLM(["Hi."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(1.0), silence(1.3)]))
+        await client.wait_for("error")
+        await client.speak(np.concatenate([tone(1.0), silence(0.6)]))
+        await client.wait_for("response.done")
+
+    await run(client, script)
+    error = next(e for e in client.sent if e["type"] == "error")["error"]
+    assert (error["type"], error["code"]) == ("server_error", "stt.failed")
+    assert "boom" in error["message"]
+    assert client.types().count("response.created") == 1
+    assert [m.content for m in client.session.conversation.messages] == ["Hello there.", "Hi."]

@@ -62,9 +62,11 @@ def server_event(kind: str, turn_id: int = 0, **fields: Any) -> dict[str, Any]:
     }
 
 
-def error_event(code: str, message: str, *, event_id: str | None = None) -> dict[str, Any]:
-    """The ``error`` event for a rejected client event."""
-    err = {"type": "invalid_request_error", "code": code, "message": message}
+def error_event(
+    code: str, message: str, *, event_id: str | None = None, kind: str = "invalid_request_error"
+) -> dict[str, Any]:
+    """The ``error`` event: a rejected client event, or (`kind` ``server_error``) a failure."""
+    err = {"type": kind, "code": code, "message": message}
     if event_id:
         err["event_id"] = event_id
     return server_event("error", error=err)

@@ -21,6 +21,7 @@ from vocable.config import Settings
 from vocable.engines.loader import Engines
 from vocable.engines.vad.base import VoiceActivityDetector
 from vocable.engines.worker import BlockingWorker
+from vocable.errors import VocableError
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.announce import announce_timers
@@ -37,7 +38,7 @@ from vocable.realtime.protocol import (
 )
 from vocable.realtime.replies import Replies
 from vocable.realtime.response import Response
-from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of
+from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, is_backchannel
 from vocable.stages.respond import Conversation
 
 log = logging.getLogger(__name__)
@@ -174,8 +175,7 @@ class RealtimeSession:
             event = parse_client_event(message)
             await self._handle(event)
         except ProtocolError as err:
-            event_id = None
-            await self._send_json(error_event(err.code, err.message, event_id=event_id))
+            await self._send_json(error_event(err.code, err.message))
 
     async def _handle(self, event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -246,8 +246,7 @@ class RealtimeSession:
                 continue
             probs = await self._worker.run(self._score, block)
             for i, prob in enumerate(probs):
-                frame = block[i * n : (i + 1) * n]
-                await self._on_frame(frame, prob)
+                await self._guarded(self._on_frame(block[i * n : (i + 1) * n], prob))
 
     def _score(self, block: np.ndarray) -> list[float]:
         n = self.vad.frame_samples
@@ -306,7 +305,7 @@ class RealtimeSession:
         # The early pass heard the same speech: only silence has come since (else it was dropped).
         early, self._early = self._early, None
         text = (await (early or self.engines.stt.transcribe(audio))).text.strip()
-        backchannel = self._is_backchannel_text(text)
+        backchannel = is_backchannel(text, self.cfg.backchannels)
         ending = Ending.COMPLETE if backchannel else ending_of(text, speech_s)
         if ending is Ending.COMPLETE and not backchannel and not text.endswith("?"):
             # A statement on a rising tone usually goes on ("…, and then↗").
@@ -320,9 +319,21 @@ class RealtimeSession:
         return text
 
     def _spawn(self, work: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        """Run turn work; a failure drops the turn and tells the client. The session goes on."""
+        try:
+            await work
+        except Exception as err:
+            log.exception("session %s: turn %d failed", self.id, self.replies.turn)
+            code = err.code if isinstance(err, VocableError) else "turn_failed"
+            await self._send_json(error_event(code, str(err), kind="server_error"))
+            self._utterance = []
+            await self._drop_speculation()
+            self._detector = self._new_detector()
 
     async def _drop_speculation(self) -> None:
         early, self._early = self._early, None
@@ -393,7 +404,6 @@ class RealtimeSession:
 
     def _is_backchannel(self, text: str, detector: TurnDetector) -> bool:
         spoken_ms = detector.ms(detector.last_speech - detector.utterance_start)
-        return spoken_ms <= self.cfg.backchannel_max_ms and self._is_backchannel_text(text)
-
-    def _is_backchannel_text(self, text: str) -> bool:
-        return text.lower().strip(" .,!?") in self.cfg.backchannels
+        return spoken_ms <= self.cfg.backchannel_max_ms and is_backchannel(
+            text, self.cfg.backchannels
+        )

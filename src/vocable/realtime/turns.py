@@ -16,6 +16,7 @@ speech.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -68,6 +69,11 @@ def ending_of(text: str, speech_s: float | None = None) -> Ending:
     if speech_s is not None and len(words) > MAX_WORDS_PER_S * speech_s:
         return Ending.UNCERTAIN
     return Ending.COMPLETE
+
+
+def is_backchannel(text: str, backchannels: Collection[str]) -> bool:
+    """True when `text` is one of `backchannels` ("mm-hm", "yeah"), punctuation aside."""
+    return text.lower().strip(" .,!?") in backchannels
 
 
 class TurnEvent(StrEnum):
