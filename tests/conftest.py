@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +31,20 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
 def settings(tmp_path: Path) -> Settings:
     """Default settings with a temporary data dir."""
     return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test that failed on a timeout reports every thread's stack, to show what hung."""
+    report = yield
+    excinfo = call.excinfo
+    if report.failed and excinfo is not None and "Timeout" in type(excinfo.value).__name__:
+        frames = sys._current_frames()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        stacks = [
+            f"--- thread {names.get(ident, ident)}\n" + "".join(traceback.format_stack(frame))
+            for ident, frame in frames.items()
+            if ident != threading.get_ident()
+        ]
+        report.sections.append(("thread stacks at the timeout", "\n".join(stacks)))
+    return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -176,6 +178,8 @@ def serve(
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
         raise typer.Exit(2) from err
     bind_port = port or settings.server.port
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     log_json = settings.api.log_json
     configure_logging(json_lines=not settings.auth.dev_mode if log_json is None else log_json)
     progress(f"vocable serving on http://{bind_host}:{bind_port} (loading models…)")

@@ -17,6 +17,7 @@ from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import synthesize_speech
 from vocable.bench.latency import serving
 from vocable.cli import app
+from vocable.errors import EngineTimeoutError
 from vocable.realtime.live import talk_live
 
 runner = CliRunner()
@@ -35,6 +36,16 @@ def test_talk_streams_a_file_and_records_the_reply(tmp_path: Path) -> None:
     assert "vocable: " in result.stdout
     audio, rate = sf.read(out)
     assert rate == 24000 and len(audio) / rate > 0.5
+
+
+@pytest.mark.slow
+def test_a_reply_that_never_comes_shows_the_server_log_and_its_stacks(tmp_path: Path) -> None:
+    with pytest.raises(EngineTimeoutError) as caught, serving(tmp_path / "server", {}):
+        raise TimeoutError  # as the client does when no response.done comes
+    assert caught.value.code == "bench.no_reply"
+    log = (tmp_path / "server.log").read_text()
+    assert "most recent call first" in log  # SIGUSR1 dumped the threads, it did not kill
+    assert "Uvicorn running" in log and "most recent call first" in caught.value.message
 
 
 def test_talk_without_an_audio_device_explains_what_to_do() -> None:

@@ -9,6 +9,9 @@ def test_percentiles() -> None:
     assert percentile(values, 95) == 95.0
     assert percentile([], 50) is None
     assert distribution("stt", [1.0, 3.0]) == {"stt_p50_ms": 2.0, "stt_p95_ms": 2.9}
+    # A real-time factor of 0.04 must not read as 0.0.
+    rtf = distribution("tts", [0.04, 0.05], unit="rtf", digits=3)
+    assert rtf == {"tts_p50_rtf": 0.045, "tts_p95_rtf": 0.05}
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import QUESTIONS, synthesize_speech
 from vocable.bench.machine import machine_info
 from vocable.bench.stats import distribution, word_error_rate
+from vocable.errors import EngineError, EngineTimeoutError
 from vocable.realtime.client import Conversation, converse, first_loud, playback_gaps
 from vocable.realtime.turns import UNFINISHED_WORDS
 
@@ -121,7 +123,15 @@ def _free_port() -> int:
 
 @contextmanager
 def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A `vocable serve` process on loopback; yields its realtime URL and its /health body."""
+    """A `vocable serve` process on loopback; yields its realtime URL and its /health body.
+
+    Its output goes to ``<data_dir>.log``. A reply that never comes (`TimeoutError` inside the
+    block) becomes an `EngineTimeoutError` carrying that log and every server thread's stack.
+
+    Raises:
+        EngineError: the server did not become ready (``bench.server_failed``).
+        EngineTimeoutError: a reply did not come in time (``bench.no_reply``).
+    """
     port = _free_port()
     # A single-user server on loopback: the bench measures speech, not sign-in.
     full_env = {
@@ -130,12 +140,14 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
         "VOCABLE_DATA_DIR": str(data_dir),
         "VOCABLE_AUTH__ENABLED": "false",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vocable", "serve", "--port", str(port)],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log_path = data_dir.with_suffix(".log")
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vocable", "serve", "--port", str(port)],
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         health: dict[str, Any] = {}
         deadline = time.monotonic() + 120
@@ -148,11 +160,28 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
                 pass
             time.sleep(0.2)
         if health.get("status") != "ready":
-            raise RuntimeError(f"the bench server did not become ready: {health}")
-        yield f"ws://127.0.0.1:{port}/v1/realtime", health
+            raise EngineError(
+                f"the bench server did not become ready: {health}\n{_log_tail(log_path)}",
+                code="bench.server_failed",
+            )
+        try:
+            yield f"ws://127.0.0.1:{port}/v1/realtime", health
+        except TimeoutError as err:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)  # `vocable serve` dumps its threads' stacks
+                time.sleep(1.0)
+            raise EngineTimeoutError(
+                "the bench server did not finish a reply in time; its log and thread stacks:\n"
+                + _log_tail(log_path),
+                code="bench.no_reply",
+            ) from err
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _log_tail(path: Path, lines: int = 200) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
@@ -233,7 +262,7 @@ def server_stages(url: str) -> dict[str, Any]:
         out.update(distribution("server_" + name.removesuffix("_ms"), values))
     # Real-time factor: seconds of synthesis per second of reply audio (below 1 keeps up).
     rtfs = [t["tts_rtf"] for t in done if t.get("tts_rtf") is not None]
-    out.update(distribution("server_tts", rtfs, unit="rtf"))
+    out.update(distribution("server_tts", rtfs, unit="rtf", digits=3))
     return out
 
 
