@@ -10,6 +10,7 @@ import pytest
 
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
 from vocable.realtime.client import Conversation, Received, first_loud, playback_gaps
+from vocable.realtime.inbox import Inbox
 from vocable.realtime.playout import Playout, fade_in
 from vocable.realtime.protocol import (
     ProtocolError,
@@ -314,3 +315,17 @@ async def test_injected_audio_starts_where_it_was_injected() -> None:
     loud = next(i for i, g in enumerate(got) if float(np.abs(g).max()) > 0.1)
     assert loud == injected[0] + 20  # after the injected 400 ms of silence, to the frame
     assert len(conv.sent_at) == len(got)
+
+
+async def test_the_inbox_resamples_bounds_and_follows_a_rate_change() -> None:
+    inbox = Inbox(16000, max_s=1.0)
+    second = float_to_pcm16(np.zeros(24000, np.float32))
+    assert inbox.push(second[:12000], 24000) == 0.0  # 0.25 s at 24 kHz
+    assert inbox.push(float_to_pcm16(np.zeros(8000, np.float32)), 16000) == 0.0  # 0.5 s as is
+    assert inbox.push(second, 24000) == pytest.approx(1.0, abs=0.01)  # over the bound: dropped
+    assert inbox.dropped_s == pytest.approx(1.0, abs=0.01)
+    taken = await asyncio.wait_for(inbox.take(), 1)
+    # 0.75 s at 16 kHz, less the few ms the resampler holds back from its first chunk
+    assert 11000 < sum(len(c) for c in taken) <= 12000
+    with pytest.raises(TimeoutError):  # nothing waits any more
+        await asyncio.wait_for(inbox.take(), 0.05)

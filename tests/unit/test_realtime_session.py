@@ -343,7 +343,7 @@ async def test_a_flood_of_audio_is_bounded_and_counted(settings_rt: Settings) ->
         await asyncio.sleep(0.5)
 
     await run(client, script)
-    assert client.session.dropped_s > 10
+    assert client.session.inbox.dropped_s > 10
 
 
 async def test_disconnect_mid_reply_leaves_no_task(settings_rt: Settings) -> None:

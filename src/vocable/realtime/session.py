@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from vocable.audio.convert import StreamResampler, pcm16_to_float
 from vocable.config import Settings
 from vocable.engines.loader import Engines
 from vocable.engines.vad.base import VoiceActivityDetector
@@ -25,6 +24,7 @@ from vocable.errors import VocableError
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.announce import announce_timers
+from vocable.realtime.inbox import Inbox
 from vocable.realtime.prosody import rises
 from vocable.realtime.protocol import (
     ProtocolError,
@@ -79,11 +79,7 @@ class RealtimeSession:
         self._send_json = send_json
         self._send_bytes = send_bytes
         self._binary_out = False
-        self._resampler: StreamResampler | None = None
-        self._input: deque[np.ndarray] = deque()
-        self._input_s = 0.0
-        self._has_input = asyncio.Event()
-        self.dropped_s = 0.0
+        self.inbox = Inbox(RATE, self.cfg.max_input_buffer_s)
         self._worker = BlockingWorker("vad-session")
         self._detector = self._new_detector()
         self._recent: deque[np.ndarray] = deque(maxlen=64)
@@ -181,7 +177,6 @@ class RealtimeSession:
         kind = event["type"]
         if kind == "session.update":
             self.session.update(event.get("session"))
-            self._resampler = None
             self._detector.eagerness = self.session.eagerness
             await self.emit("session.updated", session=self.session.as_session(self.id))
         elif kind == "input_audio_buffer.append":
@@ -216,30 +211,14 @@ class RealtimeSession:
             )
 
     def _accept_audio(self, pcm: bytes) -> None:
-        samples = pcm16_to_float(pcm)
-        if self.session.input_rate != RATE:
-            if self._resampler is None:
-                self._resampler = StreamResampler(self.session.input_rate, RATE)
-            samples = self._resampler.push(samples)
-        seconds = len(samples) / RATE
-        if self._input_s + seconds > self.cfg.max_input_buffer_s:
-            self.dropped_s += seconds
-            self.ctx.bus.emit("session", E.FRAMES_DROPPED, self.replies.turn, seconds=seconds)
-            return
-        self._input.append(samples)
-        self._input_s += seconds
-        self._has_input.set()
+        if dropped := self.inbox.push(pcm, self.session.input_rate):
+            self.ctx.bus.emit("session", E.FRAMES_DROPPED, self.replies.turn, seconds=dropped)
 
     async def _audio_loop(self) -> None:
         n = self.vad.frame_samples
         pending = np.zeros(0, np.float32)
         while True:
-            await self._has_input.wait()
-            chunks = list(self._input)
-            self._input.clear()
-            self._input_s = 0.0
-            self._has_input.clear()
-            pending = np.concatenate([pending, *chunks])
+            pending = np.concatenate([pending, *await self.inbox.take()])
             usable = len(pending) - len(pending) % n
             block, pending = pending[:usable], pending[usable:]
             if not usable:
