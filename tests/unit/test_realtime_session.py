@@ -490,3 +490,29 @@ async def test_a_failed_turn_is_reported_and_the_next_turn_is_answered(
     assert "boom" in error["message"]
     assert client.types().count("response.created") == 1
     assert [m.content for m in client.session.conversation.messages] == ["Hello there.", "Hi."]
+
+
+async def test_a_failed_turn_over_a_reply_lets_the_reply_play_on(settings_rt: Settings) -> None:
+    class FailsAfterFirst(ScriptedSTT):
+        async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+            if self.received:
+                raise EngineError("faster-whisper failed: boom", code="stt.failed")
+            return await super().transcribe(audio)
+
+    llm = FakeLLM([f"word{i} " for i in range(30)] + ["end."])
+    stt = FailsAfterFirst("Tell me a story.")
+    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        await client.until(lambda: client.audio >= 3)
+        await client.speak(np.concatenate([tone(0.3), silence(1.2)]))  # paused, then fails
+        await client.wait_for("error")
+        await client.wait_for("response.done", limit_s=20)
+
+    await run(client, script)
+    dones = [e for e in client.sent if e["type"] == "response.done"]
+    assert [d["response"]["status"] for d in dones] == ["completed"]
+    assert client.session.conversation.messages[-1].content.endswith("end.")

@@ -313,6 +313,9 @@ class RealtimeSession:
             self._utterance = []
             await self._drop_speculation()
             self._detector = self._new_detector()
+            if self._barge_started is not None and self.replies.current is not None:
+                self.replies.current.playout.resume()  # what interrupted it is unknown
+            self._barge_started = None
 
     async def _drop_speculation(self) -> None:
         early, self._early = self._early, None
