@@ -47,6 +47,10 @@ def test_only_a_finished_sentence_is_complete(text: str, complete: bool) -> None
         ("how many days are in the week,", Ending.UNCERTAIN),  # Whisper's stray comma
         ("hello there", Ending.UNCERTAIN),
         ("What do?", Ending.UNCERTAIN),  # tiny.en closing "What do | bees make?" at the pause
+        ("What is it?", Ending.UNCERTAIN),  # and "What is | two plus two?"
+        ("Who are you?", Ending.UNCERTAIN),  # the cost: a real short question waits too
+        ("What is 2 plus 2?", Ending.COMPLETE),  # numerals are words
+        ("What time is it?", Ending.COMPLETE),
         ("Thank you.", Ending.COMPLETE),
         ("What is the capital of", Ending.UNFINISHED),
         ("I was thinking...", Ending.UNFINISHED),
@@ -63,7 +67,8 @@ def test_ending_of(text: str, ending: Ending) -> None:
     [
         ("What do you want to do?", 0.4, Ending.UNCERTAIN),  # tiny.en filling in "What do…"
         ("What is it?", 0.35, Ending.UNCERTAIN),  # "What is…"
-        ("What is it?", 0.6, Ending.COMPLETE),
+        ("What is it now?", 0.5, Ending.UNCERTAIN),
+        ("What is it now?", 0.8, Ending.COMPLETE),
         ("How many days are in a week?", 1.35, Ending.COMPLETE),  # flite's fastest, 5.2 words/s
         ("Thank you.", 0.3, Ending.COMPLETE),
         ("What is the capital of", 0.2, Ending.UNFINISHED),

@@ -45,7 +45,12 @@ UNFINISHED_WORDS = frozenset(
 """A transcript ending in one of these words is not a finished turn."""
 
 QUESTION_WORDS = frozenset("what who whom whose which when where why how".split())
-"""A question of two words or fewer that opens with one of these ("What do?") may be cut short."""
+"""A question of `SHORT_QUESTION_WORDS` or fewer that opens with one of these may be cut short."""
+
+SHORT_QUESTION_WORDS = 3
+"""tiny.en closes a question cut at a pause with a word it did not hear ("What is" as "What is
+it?", "What do" as "What do?"), so such a short question waits the uncertain silence. The cost:
+a real "Who are you?" is answered about 500 ms later."""
 
 
 MAX_WORDS_PER_S = 7.0
@@ -61,10 +66,11 @@ def ending_of(text: str, speech_s: float | None = None) -> Ending:
     than that much speech can hold uncertain (`MAX_WORDS_PER_S`).
     """
     clean = text.strip()
-    words = re.findall(r"[a-z']+", clean.lower())
+    words = re.findall(r"[a-z0-9']+", clean.lower())  # "What is 2 plus 2?" is five words
     if not words or words[-1] in UNFINISHED_WORDS or clean.endswith(("...", "…", "-", "—")):
         return Ending.UNFINISHED
-    if clean[-1] not in ".?!" or (len(words) <= 2 and words[0] in QUESTION_WORDS):
+    short_question = len(words) <= SHORT_QUESTION_WORDS and words[0] in QUESTION_WORDS
+    if clean[-1] not in ".?!" or short_question:
         return Ending.UNCERTAIN
     if speech_s is not None and len(words) > MAX_WORDS_PER_S * speech_s:
         return Ending.UNCERTAIN
