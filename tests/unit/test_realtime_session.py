@@ -219,21 +219,34 @@ async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
     assert client.session.conversation.messages[0].content == "What do bees make?"
 
 
-async def test_barge_in_stops_the_reply_and_keeps_what_was_heard(settings_rt: Settings) -> None:
-    words = [f"word{i} " for i in range(40)] + ["end."]
-    llm = FakeLLM(words)
-    stt = ScriptedSTT("Tell me a long story.", "Stop, tell me something else.")
-    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
+async def talk_over_a_story(
+    client: Client, interruption: np.ndarray, *, after: int, also: str = "", dones: int = 1
+) -> None:
+    """Ask for a story, speak `interruption` once `after` audio chunks of the reply went out,
+    then wait for the `also` event (if any) and `dones` response.done events."""
 
     async def script() -> None:
         client.configure()
         await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
         await client.wait_for("response.created")
-        await client.until(lambda: client.audio >= 5)
-        await client.speak(np.concatenate([tone(1.2), silence(0.6)]))
-        await client.wait_for("response.done", 2)
+        await client.until(lambda: client.audio >= after)
+        await client.speak(interruption)
+        if also:
+            await client.wait_for(also)
+        await client.wait_for("response.done", dones, limit_s=20)
 
     await run(client, script)
+
+
+def story(words: int) -> FakeLLM:
+    """A reply of `words` words and "end.", in one sentence."""
+    return FakeLLM([f"word{i} " for i in range(words)] + ["end."])
+
+
+async def test_barge_in_stops_the_reply_and_keeps_what_was_heard(settings_rt: Settings) -> None:
+    stt = ScriptedSTT("Tell me a long story.", "Stop, tell me something else.")
+    client = Client(settings_rt, stt, story(40), FakeTTS(chunks_per_sentence=20))
+    await talk_over_a_story(client, np.concatenate([tone(1.2), silence(0.6)]), after=5, dones=2)
     dones = [e for e in client.sent if e["type"] == "response.done"]
     assert dones[0]["response"]["status"] == "cancelled"
     assert dones[0]["response"]["status_details"]["reason"] == "barge_in"
@@ -243,19 +256,9 @@ async def test_barge_in_stops_the_reply_and_keeps_what_was_heard(settings_rt: Se
 
 
 async def test_a_backchannel_does_not_cancel_the_reply(settings_rt: Settings) -> None:
-    llm = FakeLLM([f"word{i} " for i in range(30)] + ["end."])
     stt = ScriptedSTT("Tell me a story.", "mm-hm")
-    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
-
-    async def script() -> None:
-        client.configure()
-        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
-        await client.wait_for("response.created")
-        await client.until(lambda: client.audio >= 3)
-        await client.speak(np.concatenate([tone(0.3), silence(0.6)]))
-        await client.wait_for("response.done", limit_s=20)
-
-    await run(client, script)
+    client = Client(settings_rt, stt, story(30), FakeTTS(chunks_per_sentence=20))
+    await talk_over_a_story(client, np.concatenate([tone(0.3), silence(0.6)]), after=3)
     dones = [e for e in client.sent if e["type"] == "response.done"]
     assert [d["response"]["status"] for d in dones] == ["completed"]
     assert client.session.conversation.messages[-1].content.endswith("end.")
@@ -499,20 +502,12 @@ async def test_a_failed_turn_over_a_reply_lets_the_reply_play_on(settings_rt: Se
                 raise EngineError("faster-whisper failed: boom", code="stt.failed")
             return await super().transcribe(audio)
 
-    llm = FakeLLM([f"word{i} " for i in range(30)] + ["end."])
     stt = FailsAfterFirst("Tell me a story.")
-    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
-
-    async def script() -> None:
-        client.configure()
-        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
-        await client.wait_for("response.created")
-        await client.until(lambda: client.audio >= 3)
-        await client.speak(np.concatenate([tone(0.3), silence(1.2)]))  # paused, then fails
-        await client.wait_for("error")
-        await client.wait_for("response.done", limit_s=20)
-
-    await run(client, script)
+    client = Client(settings_rt, stt, story(30), FakeTTS(chunks_per_sentence=20))
+    # The reply pauses while the user speaks, then the transcription of what they said fails.
+    await talk_over_a_story(
+        client, np.concatenate([tone(0.3), silence(1.2)]), after=3, also="error"
+    )
     dones = [e for e in client.sent if e["type"] == "response.done"]
     assert [d["response"]["status"] for d in dones] == ["completed"]
     assert client.session.conversation.messages[-1].content.endswith("end.")
