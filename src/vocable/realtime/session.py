@@ -188,9 +188,7 @@ class RealtimeSession:
                 await self._end_turn()
             await self.emit("input_audio_buffer.committed", item_id=self._item_id)
         elif kind == "input_audio_buffer.clear":
-            self._utterance.clear()
-            await self._drop_speculation()
-            self._detector = self._new_detector()
+            await self._reset_turn()
             await self.emit("input_audio_buffer.cleared")
         elif kind == "response.cancel":
             if self.replies.current is not None and self.replies.current.speaking:
@@ -310,12 +308,16 @@ class RealtimeSession:
             log.exception("session %s: turn %d failed", self.id, self.replies.turn)
             code = err.code if isinstance(err, VocableError) else "turn_failed"
             await self._send_json(error_event(code, str(err), kind="server_error"))
-            self._utterance = []
-            await self._drop_speculation()
-            self._detector = self._new_detector()
+            await self._reset_turn()
             if self._barge_started is not None and self.replies.current is not None:
                 self.replies.current.playout.resume()  # what interrupted it is unknown
             self._barge_started = None
+
+    async def _reset_turn(self) -> None:
+        """Forget the utterance so far and any work started on it."""
+        self._utterance = []
+        await self._drop_speculation()
+        self._detector = self._new_detector()
 
     async def _drop_speculation(self) -> None:
         early, self._early = self._early, None
