@@ -84,7 +84,7 @@ class FakeLLM:
 
 
 class FakeTTS:
-    """Speaks 10 ms of a constant level per character, in chunks; records what it was asked."""
+    """Speaks 10 ms of a constant -18 dBFS per character, in chunks; records what it was asked."""
 
     info = EngineInfo(kind="tts", name="fake-tts", model="tone")
     sample_rate = 16000
@@ -100,7 +100,7 @@ class FakeTTS:
         samples = max(1, len(text)) * 160 // self.chunks_per_sentence
         for _ in range(self.chunks_per_sentence):
             await asyncio.sleep(self.delay_s)
-            yield AudioChunk(b"\x10\x00" * samples, self.sample_rate)
+            yield AudioChunk(b"\x00\x10" * samples, self.sample_rate)  # -18 dBFS
         self.finished.append(text)
 
     async def close(self) -> None:

@@ -55,6 +55,7 @@ class Client:
         engines = Engines(vad=ThresholdVAD(), stt=stt, llm=llm, tts=tts)  # type: ignore[arg-type]
         self.sent: list[dict[str, Any]] = []
         self.audio = 0
+        self.audio_samples = 0
         self.changed = asyncio.Condition()
         self.inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self.session = RealtimeSession(settings, engines, ThresholdVAD(), self._json, self._bytes)
@@ -62,6 +63,7 @@ class Client:
     async def _json(self, event: dict[str, Any]) -> None:
         if event["type"] == "response.output_audio.delta":
             self.audio += 1
+            self.audio_samples += len(base64.b64decode(event["delta"])) // 2
         self.sent.append(event)
         async with self.changed:
             self.changed.notify_all()
@@ -155,6 +157,9 @@ async def test_a_spoken_turn_gets_a_spoken_reply(settings_rt: Settings) -> None:
         [t for t in types if t in order], key=order.index
     )
     assert client.audio > 0
+    # Every sample, resampled from 16 to 24 kHz: 10 ms a character of the two sentences; the
+    # resampler's last samples are flushed, not left behind.
+    assert client.audio_samples == len("Paris is the capital.It is lovely.") * 240
     done = [e for e in client.sent if e["type"] == "response.done"][0]
     assert done["response"]["status"] == "completed"
     assert all("turn_id" in e and e["server_ts_ms"] > 0 for e in client.sent)

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from vocable.audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float
 from vocable.engines.loader import Engines
 from vocable.frames import (
@@ -120,6 +122,7 @@ async def run_response(
     resampler: StreamResampler | None = None
     turn = response.turn_id
     sentences: dict[int, str] = {}
+    last_index = 0
 
     def queue_json(kind: str, **fields: Any) -> None:
         event = server_event(
@@ -165,8 +168,9 @@ async def run_response(
                         if resampler is None or resampler.src_rate != frame.sample_rate:
                             resampler = StreamResampler(frame.sample_rate, out_rate)
                         samples = resampler.push(samples)
-                    text = sentences.get(frame.sentence_index, "")
-                    playout.put_audio(float_to_pcm16(samples), frame.sentence_index, text)
+                    last_index = frame.sentence_index
+                    text = sentences.get(last_index, "")
+                    playout.put_audio(float_to_pcm16(samples), last_index, text)
                 elif isinstance(frame, LLMDone):
                     response.text = frame.text
                 elif isinstance(frame, ErrorFrame):
@@ -181,6 +185,9 @@ async def run_response(
                             },
                         )
                     )
+        if resampler is not None:  # what the resampler still holds: the end of the reply
+            tail = resampler.push(np.zeros(0, np.float32), last=True)
+            playout.put_audio(float_to_pcm16(tail), last_index, sentences.get(last_index, ""))
         playout.finish()
         await play
         response.status = "completed"
