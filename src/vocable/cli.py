@@ -157,6 +157,27 @@ def say(
     _run(work)
 
 
+def _dump_tasks(signum: int, frame: object) -> None:
+    """Print each asyncio task of the running loop with the chain of awaits it is stuck in."""
+    import asyncio
+
+    try:
+        tasks = asyncio.all_tasks(asyncio.get_running_loop())
+    except RuntimeError:
+        return  # the signal came between two runs of the loop
+    lines = [f"asyncio tasks ({len(tasks)}):"]
+    for task in tasks:
+        lines.append(f"Task {task.get_name()}:")
+        coro: Any = task.get_coro()
+        while coro is not None:
+            frame_ = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+            if frame_ is not None:
+                code = frame_.f_code
+                lines.append(f"  {code.co_filename}:{frame_.f_lineno} in {code.co_name}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
@@ -178,8 +199,11 @@ def serve(
         typer.echo(f"error [{err.code}]: {err.message}", err=True)
         raise typer.Exit(2) from err
     bind_port = port or settings.server.port
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        # `kill -USR1 PID` prints every thread's stack, then every asyncio task's await chain
+        # (a hung session is usually a task waiting, not a thread).
+        signal.signal(signal.SIGUSR1, _dump_tasks)
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=True)
     log_json = settings.api.log_json
     configure_logging(json_lines=not settings.auth.dev_mode if log_json is None else log_json)
     progress(f"vocable serving on http://{bind_host}:{bind_port} (loading models…)")

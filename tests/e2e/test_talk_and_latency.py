@@ -46,6 +46,8 @@ def test_a_reply_that_never_comes_shows_the_server_log_and_its_stacks(tmp_path: 
     log = (tmp_path / "server.log").read_text()
     assert "most recent call first" in log  # SIGUSR1 dumped the threads, it did not kill
     assert "Uvicorn running" in log and "most recent call first" in caught.value.message
+    # ... and then each asyncio task with the awaits it waits in, the server still running
+    assert "asyncio tasks (" in log and "in serve" in log
 
 
 def test_talk_without_an_audio_device_explains_what_to_do() -> None:
