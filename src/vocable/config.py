@@ -206,9 +206,19 @@ class ChunkerSettings(Section):
 
     first_clause_min_words: int = Field(3, ge=1)
     """The first clause of a reply may be spoken early once it has this many words."""
-    first_phrase_min_words: int = Field(6, ge=0)
-    """The first piece may also end before a joining word (and, but, which, who…) once it has
-    this many words, so a long first sentence starts sooner (0: off)."""
+    first_phrase_min_words: int = Field(4, ge=0)
+    """The first piece may also end before a word of ``first_phrase_words`` once it has this
+    many words, so a long first sentence starts sooner (0: off)."""
+    first_phrase_words: list[str] = Field(
+        default_factory=lambda: (
+            "and but or because which who whom whose where while although though whereas unless "
+            "until that is are was were has have had can will would could should "
+            "in on at for with from by into through about during after before since like"
+        ).split()
+    )
+    """Words a new phrase opens with: joining words, the verb after a subject ("The king of the
+    jungle | is the jaguar") and prepositions other than "of" and "to", which bind too tightly
+    ("a type of water")."""
     max_words: int = Field(40, ge=4)
     """A piece with no boundary is cut at a word boundary after this many words."""
 

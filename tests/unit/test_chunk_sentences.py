@@ -219,6 +219,47 @@ def test_early_first_phrase(text: str, expected: list[str]) -> None:
     assert chunk_split(list(text), PHRASE) == expected
 
 
+DEFAULT_PHRASE = ChunkerSettings(first_clause_min_words=40)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a long subject ends before its verb
+            "The king of the jungle is the jaguar.",
+            ["The king of the jungle", "is the jaguar."],
+        ),
+        (  # before a preposition, once four words are in
+            "There are 161 known continents in the world.",
+            ["There are 161 known continents", "in the world."],
+        ),
+        (  # "of" binds too tightly to open a phrase
+            "The boiling point of water is 100 degrees.",
+            ["The boiling point of water", "is 100 degrees."],
+        ),
+        ("2 plus 2 is 4.", ["2 plus 2 is 4."]),  # three words before "is": too short to cut
+        ("A spider has 8 legs.", ["A spider has 8 legs."]),
+    ],
+)
+def test_default_first_phrase_words(text: str, expected: list[str]) -> None:
+    assert chunk(text, DEFAULT_PHRASE) == expected
+    assert chunk_split(list(text), DEFAULT_PHRASE) == expected
+
+
+def test_first_phrase_words_come_from_settings() -> None:
+    spanish = ChunkerSettings(
+        first_clause_min_words=40, first_phrase_min_words=3, first_phrase_words=["que", "Es"]
+    )
+    assert chunk("El hielo flota sobre el agua que lo rodea.", spanish) == [
+        "El hielo flota sobre el agua",
+        "que lo rodea.",
+    ]
+    assert chunk("La capital de Francia es París.", spanish) == [
+        "La capital de Francia",
+        "es París.",
+    ]
+
+
 def test_each_reply_gets_its_own_early_clause() -> None:
     chunker = SentenceChunker(CLAUSE)
     text = "Paris is the capital, of France."
@@ -379,7 +420,7 @@ async def test_stage_early_clause_uses_settings(ctx: StageContext) -> None:
         "Well, the capital of France,",
         "as you know, is Paris.",
     ]
-    narrow = ChunkerSettings(first_clause_min_words=40, max_words=40)
+    narrow = ChunkerSettings(first_clause_min_words=40, first_phrase_min_words=0, max_words=40)
     out = await run_stage(ChunkSentences(ctx, narrow), [*tokens(reply, 0), LLMDone(reply)])
     assert [f.text for f in out if isinstance(f, Sentence)] == [reply]
 

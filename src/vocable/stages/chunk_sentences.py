@@ -19,12 +19,6 @@ _CLOSERS = frozenset("\"'”’»)]}")
 _OPENERS = "\"'“‘«([¿¡"
 _CLAUSE_MARKS = frozenset(",;:")
 _DASHES = frozenset("—–")
-_PHRASE_OPENERS = frozenset(
-    "and but or because which who whom whose where while although though whereas unless "
-    "until".split()
-)
-"""Words that open a new phrase: the first piece may end before one (`first_phrase_min_words`)."""
-
 # A "." after these never ends a sentence: titles before a name, and Latin linkers.
 _NEVER_FINAL = frozenset(
     {"Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Sgt", "Capt", "Lt", "Col", "Gen", "Rev"}
@@ -69,8 +63,8 @@ class SentenceChunker:
     - The first piece of each reply may end early at a clause mark (``,`` ``;`` ``:``, or
       ``—``/``–``/``--``) followed by whitespace, once it holds at least
       ``first_clause_min_words`` words, so speech can start sooner.
-    - The first piece may also end before a word that opens a phrase (``and``, ``but``, ``or``,
-      ``because``, ``which``, ``who``, ``where``, ``while``…) once it holds at least
+    - The first piece may also end before a word that opens a phrase (``first_phrase_words``:
+      ``and``, ``which``, ``that``, ``is``, ``in``…) once it holds at least
       ``first_phrase_min_words`` words (0 turns this off).
     - A piece that reaches ``max_words`` words with no cut is cut after that word.
 
@@ -80,6 +74,7 @@ class SentenceChunker:
 
     def __init__(self, settings: ChunkerSettings | None = None) -> None:
         self.settings = settings or ChunkerSettings()
+        self._phrase_words = frozenset(w.lower() for w in self.settings.first_phrase_words)
         self._cleaner = MarkdownCleaner()
         self.reset()
 
@@ -186,7 +181,10 @@ class SentenceChunker:
         """True when the first piece should end before `word` (a complete word)."""
         least = self.settings.first_phrase_min_words
         return (
-            self._first and least > 0 and self._words >= least and word.lower() in _PHRASE_OPENERS
+            self._first
+            and least > 0
+            and self._words >= least
+            and word.lower() in self._phrase_words
         )
 
     def _clause_mark_end(self, i: int, final: bool) -> int | None:
