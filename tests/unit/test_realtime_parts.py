@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 
 import numpy as np
 import pytest
 
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
-from vocable.realtime.client import Conversation, Received, first_loud, playback_gaps
+from vocable.realtime.client import (
+    Conversation,
+    Received,
+    first_heard,
+    first_loud,
+    playback_gaps,
+)
 from vocable.realtime.inbox import Inbox
-from vocable.realtime.playout import Playout, fade_in
+from vocable.realtime.playout import Playout, fade_in, trim_lead
 from vocable.realtime.protocol import (
     ProtocolError,
     SessionConfig,
@@ -284,6 +291,52 @@ def test_fade_in_and_client_metrics() -> None:
     assert first_loud(chunks, 16000) == 0.12
     assert playback_gaps(chunks, 16000) == 1
     assert first_loud([Received(0.1, audio=quiet)], 16000) is None
+    # Heard: the quiet chunk plays first (0.10-0.13 s), so the loud one, which came at 0.12 s,
+    # is heard at 0.13 s; and sound 10 ms into a chunk is heard 10 ms after it starts.
+    assert first_heard(chunks, 16000) == pytest.approx(0.13)
+    late_sound = float_to_pcm16(np.concatenate([np.zeros(160, np.float32), np.full(320, 0.5)]))
+    assert first_heard([Received(0.2, audio=late_sound)], 16000) == pytest.approx(0.21)
+    assert first_heard([Received(0.1, audio=quiet)], 16000) is None
+
+
+async def test_the_reply_starts_at_its_first_sound() -> None:
+    rate = 16000
+    sent: list[bytes] = []
+
+    async def send(pcm: bytes, index: int) -> None:
+        sent.append(pcm)
+
+    playout = Playout(send, rate)
+    silence = float_to_pcm16(np.zeros(800, np.float32))  # 50 ms
+    sound = float_to_pcm16(np.concatenate([np.zeros(400, np.float32), np.full(800, 0.5)]))
+    for pcm, index in [(silence, 0), (sound, 0), (silence, 1), (sound, 1)]:
+        playout.put_audio(pcm, index, "word")
+    playout.finish()
+    playout.release()
+    await asyncio.wait_for(playout.run(), 2)
+    # The all-silent chunk is dropped and the next starts 5 ms (80 samples) before its sound;
+    # silence later in the reply (between sentences) is kept as it is.
+    assert [len(pcm) // 2 for pcm in sent] == [880, 800, 1200]
+    assert playout.sent_s == pytest.approx((880 + 800 + 1200) / rate)
+    assert trim_lead(silence, rate, 800) == b""
+    assert len(trim_lead(silence, rate, 300)) == 2 * 500  # never more than the limit
+
+
+async def test_a_quiet_reply_loses_at_most_its_first_150_ms() -> None:
+    rate = 16000
+    sent: list[bytes] = []
+
+    async def send(pcm: bytes, index: int) -> None:
+        sent.append(pcm)
+
+    playout = Playout(send, rate)
+    silence = float_to_pcm16(np.zeros(1600, np.float32))  # 100 ms each
+    for _ in range(3):
+        playout.put_audio(silence, 0, "hush")
+    playout.finish()
+    playout.release()
+    await asyncio.wait_for(playout.run(), 2)
+    assert [len(pcm) // 2 for pcm in sent] == [800, 1600]  # 300 ms less 150
 
 
 async def test_injected_audio_starts_where_it_was_injected() -> None:
@@ -320,6 +373,43 @@ async def test_injected_audio_starts_where_it_was_injected() -> None:
     loud = next(i for i, g in enumerate(got) if float(np.abs(g).max()) > 0.1)
     assert loud == injected[0] + 20  # after the injected 400 ms of silence, to the frame
     assert len(conv.sent_at) == len(got)
+
+
+async def test_a_client_that_gives_up_looks_first_and_says_what_it_got() -> None:
+    import json as _json
+
+    import websockets
+
+    from vocable.realtime.client import converse
+
+    open_when_looked: list[bool] = []
+
+    async def handler(ws: websockets.ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(_json.dumps({"type": "session.updated"}))
+        await ws.send(_json.dumps({"type": "response.created", "response": {"id": "r1"}}))
+        delta = base64.b64encode(float_to_pcm16(np.zeros(2400, np.float32))).decode()
+        await ws.send(
+            _json.dumps(
+                {"type": "response.output_audio.delta", "response_id": "r1", "delta": delta}
+            )
+        )
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in ws:  # and never a response.done
+                pass
+
+    async with websockets.serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+
+        async def look() -> None:
+            open_when_looked.append(bool(server.connections))
+
+        with pytest.raises(TimeoutError) as caught:
+            await converse(f"ws://127.0.0.1:{port}", np.zeros(2400), timeout_s=0.5, on_timeout=look)
+    assert open_when_looked == [True]  # the server was looked at with the client still there
+    message = str(caught.value)
+    assert message.startswith("no end after 0.5 s; 1 events")
+    assert "['response.created']" in message and "0.1 s of reply audio" in message
 
 
 async def test_the_inbox_resamples_bounds_and_follows_a_rate_change() -> None:

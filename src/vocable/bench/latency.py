@@ -3,12 +3,14 @@
 A real `vocable serve` process is started for vocable's own turn-taking, then one for the
 baseline (fixed 700 ms endpoint, no speculation, speech only after the whole reply), on the same
 corpus and engines. The client streams 20 ms frames at wall-clock pace. Voice-to-voice latency
-runs from the last speech sample of the user's utterance to the arrival of the first reply audio
-chunk above -45 dBFS.
+runs from the last speech sample of the user's utterance to when the first reply audio above
+-45 dBFS plays, for a client that plays chunks as they arrive: the arrival of the first loud
+chunk, plus any silence ahead of the sound in it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -31,7 +33,13 @@ from vocable.bench.corpus import QUESTIONS, synthesize_speech
 from vocable.bench.machine import machine_info
 from vocable.bench.stats import distribution, word_error_rate
 from vocable.errors import EngineError, EngineTimeoutError
-from vocable.realtime.client import Conversation, converse, first_loud, playback_gaps
+from vocable.realtime.client import (
+    Conversation,
+    converse,
+    first_heard,
+    first_loud,
+    playback_gaps,
+)
 from vocable.realtime.turns import UNFINISHED_WORDS
 
 RATE = 24000
@@ -115,6 +123,18 @@ def paused_utterance(text: str, voice: str, pause_s: float, tmp: Path) -> Uttera
     return Utterance(text, np.concatenate([head, second]), resume + _last_speech(second), resume)
 
 
+_SERVERS: dict[str, subprocess.Popen[bytes]] = {}
+"""The running bench servers, by realtime URL."""
+
+
+async def _dump_server(url: str) -> None:
+    """Have the server at `url` print its threads' stacks and asyncio tasks to its log."""
+    proc = _SERVERS.get(url)
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(1.0)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,28 +184,34 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
                 f"the bench server did not become ready: {health}\n{_log_tail(log_path)}",
                 code="bench.server_failed",
             )
+        url = f"ws://127.0.0.1:{port}/v1/realtime"
+        _SERVERS[url] = proc
         try:
-            yield f"ws://127.0.0.1:{port}/v1/realtime", health
+            yield url, health
         except TimeoutError as err:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGUSR1)  # `vocable serve` dumps its threads' stacks
+                proc.send_signal(signal.SIGUSR1)  # `vocable serve` dumps its threads and tasks
                 time.sleep(1.0)
             raise EngineTimeoutError(
-                "the bench server did not finish a reply in time; its log and thread stacks:\n"
+                f"the bench server did not finish a reply in time ({err}); its log, with its "
+                "threads and asyncio tasks while the client waited and after it left:\n"
                 + _log_tail(log_path),
                 code="bench.no_reply",
             ) from err
     finally:
+        _SERVERS.pop(f"ws://127.0.0.1:{port}/v1/realtime", None)
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def _log_tail(path: Path, lines: int = 200) -> str:
+def _log_tail(path: Path, lines: int = 400) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
-    conv = await converse(url, utt.audio, rate=RATE, timeout_s=REPLY_LIMIT_S)
+    conv = await converse(
+        url, utt.audio, rate=RATE, timeout_s=REPLY_LIMIT_S, on_timeout=lambda: _dump_server(url)
+    )
     return _figures(conv, utt)
 
 
@@ -198,7 +224,7 @@ def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
         found = conv.events(kind)
         return round((found[0].t - end) * 1000, 1) if found else None
 
-    loud = first_loud(conv.audio(), RATE)
+    loud = first_heard(conv.audio(), RATE)
     transcript = conv.events("conversation.item.input_audio_transcription.completed")
     stopped = conv.events("input_audio_buffer.speech_stopped")
     return {
@@ -234,7 +260,15 @@ async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | No
         over = bool(starts) and len(conv.sent_at) * 0.02 > starts[0] / RATE + 8
         return len(conv.events("response.done")) >= 2 or over
 
-    conv = await converse(url, first.audio, rate=RATE, inject=inject, stop_when=stop)
+    conv = await converse(
+        url,
+        first.audio,
+        rate=RATE,
+        inject=inject,
+        stop_when=stop,
+        timeout_s=REPLY_LIMIT_S,
+        on_timeout=lambda: _dump_server(url),
+    )
     created = conv.events("response.created")
     if not starts or not created or created[0].event is None:
         return None

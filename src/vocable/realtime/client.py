@@ -11,7 +11,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,18 @@ class Conversation:
         """When the frame holding input sample `sample` went out (None: not sent)."""
         frame = sample * 1000 // (self.rate * FRAME_MS)
         return self.sent_at[frame] if frame < len(self.sent_at) else None
+
+    def summary(self) -> str:
+        """What came in, for a client that gave up waiting."""
+        events = [r for r in self.received if r.event is not None]
+        chunks = self.audio()
+        seconds = sum(len(c.audio or b"") for c in chunks) / 2 / self.rate
+        last_audio = f", the last at {chunks[-1].t:.1f} s" if chunks else ""
+        kinds = [r.event["type"] for r in events[-6:] if r.event is not None]
+        return (
+            f"{len(events)} events, the last {kinds} at "
+            f"{events[-1].t if events else 0.0:.1f} s; {seconds:.1f} s of reply audio{last_audio}"
+        )
 
     def events(self, kind: str) -> list[Received]:
         """Events of one type, in arrival order."""
@@ -85,11 +97,16 @@ async def converse(
     headers: dict[str, str] | None = None,
     session: dict[str, Any] | None = None,
     inject: Inject | None = None,
+    on_timeout: Callable[[], Awaitable[None]] | None = None,
 ) -> Conversation:
     """Stream `audio` (mono float at `rate`) in real time, then silence, until `stop_when`.
 
+    `on_timeout` runs when `timeout_s` is up, while the connection is still open (to look at
+    the server in the state it is stuck in).
+
     Raises:
-        TimeoutError: `stop_when` was not met within `timeout_s`.
+        TimeoutError: `stop_when` was not met within `timeout_s`; its message says what the
+            client had received.
     """
     conv = Conversation(rate)
     frame = int(rate * FRAME_MS / 1000)
@@ -124,7 +141,7 @@ async def converse(
 
         receiver = asyncio.create_task(receive())
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(timeout_s) as limit:
                 i = 0
                 while not stop_when(conv, time.monotonic() - t0):
                     due = t0 + i * FRAME_MS / 1000
@@ -145,6 +162,12 @@ async def converse(
                     i += 1
                     if receiver.done():
                         break
+        except TimeoutError as err:
+            if not limit.expired():
+                raise
+            if on_timeout is not None:
+                await on_timeout()
+            raise TimeoutError(f"no end after {timeout_s:g} s; {conv.summary()}") from err
         finally:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
@@ -159,6 +182,25 @@ def first_loud(chunks: list[Received], rate: int, dbfs: float = -45.0) -> float 
         samples = pcm16_to_float(chunk.audio or b"")
         if len(samples) and float(np.sqrt(np.mean(samples**2))) > floor:
             return chunk.t
+    return None
+
+
+def first_heard(chunks: list[Received], rate: int, dbfs: float = -45.0) -> float | None:
+    """When the first 5 ms above `dbfs` plays, for a listener who plays chunks as they arrive.
+
+    Never earlier than the arrival of the chunk that holds it (`first_loud`): silence ahead of
+    the first sound, in that chunk or before it, plays first.
+    """
+    floor = 10 ** (dbfs / 20)
+    window = max(1, rate // 200)
+    play_end: float | None = None
+    for chunk in chunks:
+        samples = pcm16_to_float(chunk.audio or b"")
+        start = chunk.t if play_end is None else max(play_end, chunk.t)
+        for i in range(0, len(samples), window):
+            if float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > floor:
+                return start + i / rate
+        play_end = start + len(samples) / rate
     return None
 
 

@@ -2,9 +2,10 @@
 
 Chunks go out back to back at real-time pace, `lead_s` ahead of the listener, so a barge-in can
 stop the reply within one frame. The first chunk of each sentence gets a short fade-in, so
-sentence boundaries do not click. Anything else queued for the response (text deltas) goes out in
-order between the audio. Nothing is sent before `release` (a speculative reply waits for the end
-of the user's turn).
+sentence boundaries do not click. The silence a TTS engine puts before the reply's first word
+(Piper: 25-55 ms) is cut, so the first sound plays as soon as it arrives. Anything else queued
+for the response (text deltas) goes out in order between the audio. Nothing is sent before
+`release` (a speculative reply waits for the end of the user's turn).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ import numpy as np
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
 
 FADE_MS = 5.0
+LEAD_SILENCE_DBFS = -50.0
+"""Reply audio quieter than this before the first sound is cut."""
+LEAD_KEEP_MS = 5.0
+"""Silence kept before the first sound, so its onset is not cut."""
+LEAD_CUT_MAX_MS = 150.0
+"""The most lead-in silence cut from a reply."""
 
 SendAudio = Callable[[bytes, int], Awaitable[None]]
 """``send_audio(pcm16, sentence_index)``."""
@@ -55,6 +62,8 @@ class Playout:
         self._running = asyncio.Event()
         self._running.set()
         self.sent_s = 0.0
+        self._cut_left = int(rate * LEAD_CUT_MAX_MS / 1000)
+        """Lead-in silence that may still be cut (samples)."""
         self._started_at: float | None = None
         self._paused_at: float | None = None
         self._paused_total = 0.0
@@ -129,6 +138,14 @@ class Playout:
                 await item()
                 continue
             pcm, index, text = item
+            if self._cut_left:
+                trimmed = trim_lead(pcm, self.rate, self._cut_left)
+                self._cut_left = (
+                    self._cut_left - (len(pcm) - len(trimmed)) // 2 if not trimmed else 0
+                )
+                if not trimmed:
+                    continue  # all silence, before anything was heard
+                pcm = trimmed
             await self._pace()
             if not self.sentences or self.sentences[-1].index != index:
                 self._sentence_sent()
@@ -156,6 +173,23 @@ class Playout:
                 return
             await asyncio.sleep(ahead - self.lead_s)
             await self._running.wait()
+
+
+def trim_lead(pcm: bytes, rate: int, limit: int) -> bytes:
+    """`pcm` from `LEAD_KEEP_MS` before its first sound (5 ms above `LEAD_SILENCE_DBFS`).
+
+    At most `limit` samples are cut, so a reply that is quiet throughout is not lost; b"" when
+    `pcm` is all silence and no longer than `limit`.
+    """
+    samples = pcm16_to_float(pcm)
+    window = max(1, rate // 200)
+    floor = 10 ** (LEAD_SILENCE_DBFS / 20)
+    cut = len(samples)
+    for start in range(0, len(samples), window):
+        if float(np.sqrt(np.mean(samples[start : start + window] ** 2))) > floor:
+            cut = max(0, start - int(rate * LEAD_KEEP_MS / 1000))
+            break
+    return pcm[min(cut, limit) * 2 :]
 
 
 def fade_in(pcm: bytes, rate: int, ms: float = FADE_MS) -> bytes:
