@@ -25,6 +25,7 @@ from vocable.engines.chain import TTSChain
 from vocable.engines.loader import Engines
 from vocable.engines.tts.piper import PiperTTS
 from vocable.frames import AudioChunk
+from vocable.stages.chunk_sentences import SentenceChunker
 from vocable.storage import repo
 from vocable.storage.db import Database
 from vocable.voices import analysis, store
@@ -104,7 +105,10 @@ async def test_a_profile_voice_streams_its_first_sentence_before_the_rest_is_mad
                 received.append((time.monotonic(), len(data)))
         finished = time.monotonic()
 
-    assert timed.calls == SENTENCES  # one engine call per sentence
+    # one engine call per piece: the sentences, the first cut early as a reply's would be
+    chunker = SentenceChunker(settings.chunker)
+    assert timed.calls == chunker.feed(" ".join(SENTENCES)) + chunker.flush()
+    assert timed.calls[2:] == SENTENCES[1:] and len(timed.calls) == len(SENTENCES) + 1
     first_audio = next(t for t, size in received if size > 44)
     # the first audio came before the second sentence was even synthesised, and long before
     # the last one: time to first byte does not grow with the input
