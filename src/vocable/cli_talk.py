@@ -26,7 +26,7 @@ def talk(
 ) -> None:
     """Talk to a running server: live through the microphone, or a file in real time."""
     from vocable.audio.io import read_audio_file, write_wav
-    from vocable.realtime.client import converse
+    from vocable.realtime.client import NO_WORDS, converse, reply_or_nothing
 
     if input_wav is None:
         run_command(lambda settings: _talk_live(url, api_key))
@@ -37,13 +37,15 @@ def talk(
         tail = np.zeros(24000 * 2, np.float32)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         progress("listening…")
-        conv = await converse(url, np.concatenate([audio, tail]), headers=headers)
+        conv = await converse(
+            url, np.concatenate([audio, tail]), headers=headers, stop_when=reply_or_nothing
+        )
         for item in conv.received:
             if item.event is None:
                 continue
             kind = item.event["type"]
             if kind == "conversation.item.input_audio_transcription.completed":
-                typer.echo(f"you: {item.event['transcript']}")
+                typer.echo(f"you: {item.event['transcript'] or NO_WORDS}")
             elif kind == "response.output_audio_transcript.done":
                 typer.echo(f"vocable: {item.event['transcript']}")
         if output_wav is not None:

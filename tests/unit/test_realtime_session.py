@@ -167,6 +167,27 @@ async def test_a_spoken_turn_gets_a_spoken_reply(settings_rt: Settings) -> None:
     assert client.session.conversation.messages[1].content == "Paris is the capital. It is lovely."
 
 
+async def test_speech_without_words_ends_with_an_empty_transcript_and_no_reply(
+    settings_rt: Settings,
+) -> None:
+    client = Client(settings_rt, ScriptedSTT(""), FakeLLM(["Hi."]), FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(1.0), silence(1.3)]))
+        await client.wait_for("conversation.item.input_audio_transcription.completed")
+
+    await run(client, script)
+    done = [
+        e
+        for e in client.sent
+        if e["type"] == "conversation.item.input_audio_transcription.completed"
+    ]
+    assert [e["transcript"] for e in done] == [""]
+    assert "response.created" not in client.types() and client.audio == 0
+    assert client.session.conversation.messages == []
+
+
 async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings) -> None:
     stt = ScriptedSTT("What is the capital of", "What is the capital of France?")
     llm = FakeLLM(["Paris."])

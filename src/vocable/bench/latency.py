@@ -39,6 +39,7 @@ from vocable.realtime.client import (
     first_heard,
     first_loud,
     playback_gaps,
+    reply_or_nothing,
 )
 from vocable.realtime.turns import UNFINISHED_WORDS
 
@@ -210,7 +211,12 @@ def _log_tail(path: Path, lines: int = 400) -> str:
 
 async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
     conv = await converse(
-        url, utt.audio, rate=RATE, timeout_s=REPLY_LIMIT_S, on_timeout=lambda: _dump_server(url)
+        url,
+        utt.audio,
+        rate=RATE,
+        stop_when=reply_or_nothing,
+        timeout_s=REPLY_LIMIT_S,
+        on_timeout=lambda: _dump_server(url),
     )
     return _figures(conv, utt)
 

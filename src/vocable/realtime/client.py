@@ -87,6 +87,17 @@ def response_done(conv: Conversation, _: float) -> bool:
     return bool(conv.events("response.done"))
 
 
+NO_WORDS = "(no words heard)"
+"""How clients show an empty transcript: the server heard speech but no words."""
+
+
+def reply_or_nothing(conv: Conversation, t: float) -> bool:
+    """Stop once a response has finished, or once the server heard no words (no reply comes)."""
+    heard = conv.events("conversation.item.input_audio_transcription.completed")
+    nothing = any(r.event is not None and not r.event["transcript"] for r in heard)
+    return nothing or response_done(conv, t)
+
+
 async def converse(
     url: str,
     audio: npt.NDArray[np.float32],

@@ -24,6 +24,7 @@ import websockets
 
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
 from vocable.errors import VocableError
+from vocable.realtime.client import NO_WORDS
 
 FRAME_MS = 20
 Samples = npt.NDArray[np.float32]
@@ -201,7 +202,9 @@ async def talk_live(
                 elif kind == "input_audio_buffer.speech_stopped":
                     on_state("thinking")
                 elif kind == "conversation.item.input_audio_transcription.completed":
-                    on_line("you", event["transcript"])
+                    on_line("you", event["transcript"] or NO_WORDS)
+                    if not event["transcript"]:
+                        on_state("listening")  # no words, so no reply
                 elif kind == "response.output_audio_transcript.done":
                     on_line("vocable", event["transcript"])
                 elif kind == "response.done":

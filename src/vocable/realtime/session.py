@@ -362,16 +362,17 @@ class RealtimeSession:
         self._barge_started = None
         if self.replies.current is not None and self.replies.current.speaking:
             await self.replies.cancel(self.replies.current, reason="barge_in")
-        if not text:
-            if response is not None:
-                await self.replies.cancel(response, reason="no_speech", notify=False)
-            return
+        if response is not None and not text:
+            await self.replies.cancel(response, reason="no_speech", notify=False)
+        # An empty transcript tells the client that no words were heard, so no reply comes.
         await self.emit(
             "conversation.item.input_audio_transcription.completed",
             item_id=self._item_id,
             content_index=0,
             transcript=text,
         )
+        if not text:
+            return
         if response is None or response.user_text != text:
             if response is not None:
                 await self.replies.cancel(response, reason="transcript_changed", notify=False)

@@ -124,7 +124,8 @@
         break;
       case "conversation.item.input_audio_transcription.completed":
         if (!T.user) T.user = line("user", "");
-        if (T.user) T.user.textContent = ev.transcript;
+        if (T.user) T.user.textContent = ev.transcript || "(no words heard)";
+        if (!ev.transcript) setState("listening"); // no words, so no reply
         T.user = null;
         break;
       case "response.created":
