@@ -299,44 +299,39 @@ def test_fade_in_and_client_metrics() -> None:
     assert first_heard([Received(0.1, audio=quiet)], 16000) is None
 
 
-async def test_the_reply_starts_at_its_first_sound() -> None:
-    rate = 16000
-    sent: list[bytes] = []
+async def played(rate: int, chunks: list[tuple[bytes, int]]) -> tuple[Playout, list[int]]:
+    """Play `chunks` (pcm, sentence index) through a released Playout; the sizes sent."""
+    sent: list[int] = []
 
     async def send(pcm: bytes, index: int) -> None:
-        sent.append(pcm)
+        sent.append(len(pcm) // 2)
 
     playout = Playout(send, rate)
-    silence = float_to_pcm16(np.zeros(800, np.float32))  # 50 ms
-    sound = float_to_pcm16(np.concatenate([np.zeros(400, np.float32), np.full(800, 0.5)]))
-    for pcm, index in [(silence, 0), (sound, 0), (silence, 1), (sound, 1)]:
+    for pcm, index in chunks:
         playout.put_audio(pcm, index, "word")
     playout.finish()
     playout.release()
     await asyncio.wait_for(playout.run(), 2)
+    return playout, sent
+
+
+async def test_the_reply_starts_at_its_first_sound() -> None:
+    rate = 16000
+    silence = float_to_pcm16(np.zeros(800, np.float32))  # 50 ms
+    sound = float_to_pcm16(np.concatenate([np.zeros(400, np.float32), np.full(800, 0.5)]))
+    playout, sent = await played(rate, [(silence, 0), (sound, 0), (silence, 1), (sound, 1)])
     # The all-silent chunk is dropped and the next starts 5 ms (80 samples) before its sound;
     # silence later in the reply (between sentences) is kept as it is.
-    assert [len(pcm) // 2 for pcm in sent] == [880, 800, 1200]
+    assert sent == [880, 800, 1200]
     assert playout.sent_s == pytest.approx((880 + 800 + 1200) / rate)
     assert trim_lead(silence, rate, 800) == b""
     assert len(trim_lead(silence, rate, 300)) == 2 * 500  # never more than the limit
 
 
 async def test_a_quiet_reply_loses_at_most_its_first_150_ms() -> None:
-    rate = 16000
-    sent: list[bytes] = []
-
-    async def send(pcm: bytes, index: int) -> None:
-        sent.append(pcm)
-
-    playout = Playout(send, rate)
     silence = float_to_pcm16(np.zeros(1600, np.float32))  # 100 ms each
-    for _ in range(3):
-        playout.put_audio(silence, 0, "hush")
-    playout.finish()
-    playout.release()
-    await asyncio.wait_for(playout.run(), 2)
-    assert [len(pcm) // 2 for pcm in sent] == [800, 1600]  # 300 ms less 150
+    _, sent = await played(16000, [(silence, 0)] * 3)
+    assert sent == [800, 1600]  # 300 ms less 150
 
 
 async def test_injected_audio_starts_where_it_was_injected() -> None:

@@ -58,3 +58,13 @@ class StreamResampler:
         """Resample the next chunk; pass ``last=True`` once, at the end, to flush."""
         out = self._stream.resample_chunk(np.asarray(samples, dtype=np.float32), last=last)
         return np.asarray(out, dtype=np.float32)
+
+
+def first_sound(samples: FloatAudio, rate: int, dbfs: float, window_ms: float = 5.0) -> int | None:
+    """Index of the first `window_ms` window whose RMS level is above `dbfs` (None: none is)."""
+    window = max(1, int(rate * window_ms / 1000))
+    floor = 10 ** (dbfs / 20)
+    for start in range(0, len(samples), window):
+        if float(np.sqrt(np.mean(samples[start : start + window] ** 2))) > floor:
+            return start
+    return None

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import websockets
 
-from vocable.audio.convert import float_to_pcm16, pcm16_to_float
+from vocable.audio.convert import first_sound, float_to_pcm16, pcm16_to_float
 
 FRAME_MS = 20
 
@@ -202,15 +202,12 @@ def first_heard(chunks: list[Received], rate: int, dbfs: float = -45.0) -> float
     Never earlier than the arrival of the chunk that holds it (`first_loud`): silence ahead of
     the first sound, in that chunk or before it, plays first.
     """
-    floor = 10 ** (dbfs / 20)
-    window = max(1, rate // 200)
     play_end: float | None = None
     for chunk in chunks:
         samples = pcm16_to_float(chunk.audio or b"")
         start = chunk.t if play_end is None else max(play_end, chunk.t)
-        for i in range(0, len(samples), window):
-            if float(np.sqrt(np.mean(samples[i : i + window] ** 2))) > floor:
-                return start + i / rate
+        if (at := first_sound(samples, rate, dbfs)) is not None:
+            return start + at / rate
         play_end = start + len(samples) / rate
     return None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vocable.audio.convert import float_to_pcm16, pcm16_to_float
+from vocable.audio.convert import first_sound, float_to_pcm16, pcm16_to_float
 
 FADE_MS = 5.0
 LEAD_SILENCE_DBFS = -50.0
@@ -140,12 +140,10 @@ class Playout:
             pcm, index, text = item
             if self._cut_left:
                 trimmed = trim_lead(pcm, self.rate, self._cut_left)
-                self._cut_left = (
-                    self._cut_left - (len(pcm) - len(trimmed)) // 2 if not trimmed else 0
-                )
-                if not trimmed:
-                    continue  # all silence, before anything was heard
-                pcm = trimmed
+                if not trimmed:  # all silence, before anything was heard
+                    self._cut_left -= len(pcm) // 2
+                    continue
+                pcm, self._cut_left = trimmed, 0
             await self._pace()
             if not self.sentences or self.sentences[-1].index != index:
                 self._sentence_sent()
@@ -182,13 +180,8 @@ def trim_lead(pcm: bytes, rate: int, limit: int) -> bytes:
     `pcm` is all silence and no longer than `limit`.
     """
     samples = pcm16_to_float(pcm)
-    window = max(1, rate // 200)
-    floor = 10 ** (LEAD_SILENCE_DBFS / 20)
-    cut = len(samples)
-    for start in range(0, len(samples), window):
-        if float(np.sqrt(np.mean(samples[start : start + window] ** 2))) > floor:
-            cut = max(0, start - int(rate * LEAD_KEEP_MS / 1000))
-            break
+    start = first_sound(samples, rate, LEAD_SILENCE_DBFS)
+    cut = len(samples) if start is None else max(0, start - int(rate * LEAD_KEEP_MS / 1000))
     return pcm[min(cut, limit) * 2 :]
 
 
