@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
-from vocable.audio.convert import float_to_pcm16
+from vocable.audio.convert import float_to_pcm16, pcm16_to_float
 from vocable.config import Settings
 from vocable.engines.loader import Engines
 from vocable.errors import EngineError
-from vocable.frames import Transcript
+from vocable.frames import AudioChunk, Transcript
 from vocable.realtime.announce import say
 from vocable.realtime.session import RealtimeSession
 
@@ -186,6 +186,34 @@ async def test_speech_without_words_ends_with_an_empty_transcript_and_no_reply(
     assert [e["transcript"] for e in done] == [""]
     assert "response.created" not in client.types() and client.audio == 0
     assert client.session.conversation.messages == []
+
+
+async def test_a_tts_rate_change_mid_reply_keeps_the_audio_in_order(settings_rt: Settings) -> None:
+    class SwitchesRate(FakeTTS):
+        """The first sentence at 16 kHz and level 0.25, the rest at 24 kHz and 0.5: as after a
+        fallback to another engine."""
+
+        async def synthesize(self, text: str, voice: str | None = None):  # type: ignore[no-untyped-def,override]
+            rate, level = (16000, 0.25) if not self.spoken else (24000, 0.5)
+            self.spoken.append(text)
+            yield AudioChunk(float_to_pcm16(np.full(len(text) * 160, level)), rate)
+
+    llm = FakeLLM(["Paris is ", "the capital. ", "It is lovely."])
+    stt = ScriptedSTT("What is the capital of France?")
+    client = Client(settings_rt, stt, llm, SwitchesRate())
+    await one_turn(client, silence(0.3), tone(1.0), silence(0.6))
+    audio = np.concatenate(
+        [
+            pcm16_to_float(base64.b64decode(e["delta"]))
+            for e in client.sent
+            if e["type"] == "response.output_audio.delta"
+        ]
+    )
+    # The first sentence resampled to 24 kHz, its resampler's tail flushed when the rate
+    # changed (not lost, and not after the second sentence), then the second as it is.
+    assert len(audio) == 21 * 240 + 13 * 160
+    assert audio[-13 * 160 + 200 :] == pytest.approx(0.5, abs=1e-3)  # after its fade-in
+    assert audio[1000 : 21 * 240 - 100] == pytest.approx(0.25, abs=1e-2)
 
 
 async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings) -> None:

@@ -154,6 +154,7 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
         EngineTimeoutError: a reply did not come in time (``bench.no_reply``).
     """
     port = _free_port()
+    url = f"ws://127.0.0.1:{port}/v1/realtime"
     # A single-user server on loopback: the bench measures speech, not sign-in.
     full_env = {
         **os.environ,
@@ -185,7 +186,6 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
                 f"the bench server did not become ready: {health}\n{_log_tail(log_path)}",
                 code="bench.server_failed",
             )
-        url = f"ws://127.0.0.1:{port}/v1/realtime"
         _SERVERS[url] = proc
         try:
             yield url, health
@@ -200,7 +200,7 @@ def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str
                 code="bench.no_reply",
             ) from err
     finally:
-        _SERVERS.pop(f"ws://127.0.0.1:{port}/v1/realtime", None)
+        _SERVERS.pop(url, None)
         proc.terminate()
         proc.wait(timeout=30)
 

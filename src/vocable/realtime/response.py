@@ -152,6 +152,14 @@ async def run_response(
         if event.kind is PipelineEventType.LLM_TOKEN and event.turn_id == turn:
             queue_json("response.output_text.delta", delta=event.payload["text"])
 
+    def flush_resampler() -> None:
+        """Queue what the resampler still holds (the end of the audio so far) and drop it."""
+        nonlocal resampler
+        if resampler is not None:
+            tail = resampler.push(np.zeros(0, np.float32), last=True)
+            playout.put_audio(float_to_pcm16(tail), last_index, sentences.get(last_index, ""))
+            resampler = None
+
     remove_listener = ctx.bus.add_listener(on_event)
     play = asyncio.create_task(playout.run(), name=f"playout:{response.id}")
     try:
@@ -164,9 +172,10 @@ async def run_response(
                     queue_json("response.output_audio_transcript.delta", delta=frame.text + " ")
                 elif isinstance(frame, AudioChunk):
                     samples = pcm16_to_float(frame.pcm)
+                    if resampler is not None and resampler.src_rate != frame.sample_rate:
+                        flush_resampler()  # the engine's rate changed (a fallback took over)
                     if frame.sample_rate != out_rate:
-                        if resampler is None or resampler.src_rate != frame.sample_rate:
-                            resampler = StreamResampler(frame.sample_rate, out_rate)
+                        resampler = resampler or StreamResampler(frame.sample_rate, out_rate)
                         samples = resampler.push(samples)
                     last_index = frame.sentence_index
                     text = sentences.get(last_index, "")
@@ -185,9 +194,7 @@ async def run_response(
                             },
                         )
                     )
-        if resampler is not None:  # what the resampler still holds: the end of the reply
-            tail = resampler.push(np.zeros(0, np.float32), last=True)
-            playout.put_audio(float_to_pcm16(tail), last_index, sentences.get(last_index, ""))
+        flush_resampler()
         playout.finish()
         await play
         response.status = "completed"
