@@ -20,6 +20,11 @@ from vocable.engines.stt.fitted_window import cut_repetition
         ("Well, well, let me see", "Well, well, let me see"),  # one word after a comma: kept
         ("It is red, it is blue", "It is red, it is blue"),  # the third word differs: kept
         ("Yes. Yes.", "Yes."),
+        # the budget stopped inside the opening word of the repeat
+        ("Uro-Tromio and Juliet. Uro", "Uro-Tromio and Juliet."),
+        ("How many days are there? How ma", "How many days are there?"),
+        ("Tell me. Then go", "Tell me. Then go"),  # a new sentence, not the opening again
+        ("Hello there, Hel", "Hello there, Hel"),  # one word after a comma: kept
         ("I think I can do it", "I think I can do it"),  # "I" recurs, but not after a sentence end
         ("no no no no", "no"),  # a spoken run of one word cannot be told from a repeat
         ("", ""),

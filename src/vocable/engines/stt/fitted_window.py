@@ -66,9 +66,10 @@ def cut_repetition(text: str) -> str:
     """Drop everything from the first place where the opening words come round again.
 
     A repeat counts after a sentence end when what follows starts like the text does (the token
-    budget may cut it short), after a comma when two or more opening words run to the end of the
-    text, and anywhere when `_REPEAT_WORDS` opening words recur. The model starting over means the
-    sentence before was finished, so a comma it ended on becomes a full stop.
+    budget may cut it short, even inside a word: "Uro-Tromio and Juliet. Uro"), after a comma when
+    two or more opening words run to the end of the text, and anywhere when `_REPEAT_WORDS`
+    opening words recur. The model starting over means the sentence before was finished, so a
+    comma it ended on becomes a full stop.
     """
     words = text.split()
 
@@ -77,10 +78,17 @@ def cut_repetition(text: str) -> str:
 
     for start in range(1, len(words)):
         following = key(words[start : start + _REPEAT_WORDS])
-        if following != key(words[: len(following)]):
+        opening = key(words[: len(following)])
+        to_end = start + len(following) == len(words)
+        cut_short = (  # the budget ended the text inside the repeat's last word
+            to_end
+            and following[:-1] == opening[:-1]
+            and bool(following[-1])
+            and opening[-1].startswith(following[-1])
+        )
+        if following != opening and not cut_short:
             continue
         mark = words[start - 1][-1]
-        to_end = start + len(following) == len(words)
         if (
             len(following) == _REPEAT_WORDS
             or mark in ".?!"
