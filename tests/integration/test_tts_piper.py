@@ -15,7 +15,8 @@ from tests.integration.conftest import wer, with_settings, worker_threads
 from vocable.audio.convert import pcm16_to_float, resample
 from vocable.config import Settings
 from vocable.engines.stt.faster_whisper import FasterWhisperSTT
-from vocable.engines.tts.piper import PiperTTS
+from vocable.engines.tts import piper as piper_module
+from vocable.engines.tts.piper import PiperTTS, SplitVoice
 from vocable.errors import ConfigError, EngineUnavailableError, PipelineClosedError
 from vocable.frames import AudioChunk
 
@@ -110,3 +111,91 @@ async def test_close_joins_the_thread(session_settings: Settings) -> None:
         await speak(tts, "Hello.")
     with pytest.raises(PipelineClosedError):
         await speak(tts, "Hello.", voice="0")
+
+
+# --- a sentence decoded in chunks (SplitVoice) ---
+
+
+def test_the_voice_is_cut_before_its_decoder(piper_tts: PiperTTS) -> None:
+    split = piper_tts.split
+    assert split is not None and split.hop == 256
+    assert split.first_frames == round(0.2 * 22050 / 256)  # tts.piper_first_chunk_ms = 200
+    assert 0.3 < split.peak < 1.0  # the raw model peaks well below full scale
+
+
+def test_chunks_cover_the_sentence_and_grow(piper_tts: PiperTTS) -> None:
+    split = piper_tts.split
+    assert split is not None
+    voice = split.voice
+    feeds = split.encode(voice.phonemes_to_ids(voice.phonemize(SENTENCE)[1]), None)
+    frames = feeds[split.latent].shape[-1]
+    ranges = list(split.chunks(feeds))
+    assert ranges[0] == (0, split.first_frames) and ranges[-1][1] == frames
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    sizes = [b - a for a, b in ranges[:-1]]
+    assert sizes == [split.first_frames * 2**i for i in range(len(sizes))]
+    whole = split.decode(feeds, 0, frames)
+    chunked = np.concatenate([split.decode(feeds, a, b) for a, b in ranges])
+    assert len(chunked) == len(whole) == frames * split.hop
+    assert float(np.max(np.abs(chunked - whole))) < 1e-4
+
+
+def test_without_context_the_chunks_do_not_join_and_whole_sentences_are_used(
+    piper_tts: PiperTTS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    split = piper_tts.split
+    assert split is not None
+    monkeypatch.setattr(piper_module, "DECODER_CONTEXT_FRAMES", 0)
+    model = Path(piper_tts.info.model_path)
+    assert SplitVoice.load(split.voice, model, 200) is None
+
+
+def test_a_model_without_a_decoder_is_not_cut(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"], name="/enc/Identity")],
+        "plain",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph), path)
+    assert piper_module._cut(path, None) is None
+
+
+async def test_loud_chunks_are_never_clipped(piper_tts: PiperTTS) -> None:
+    split = piper_tts.split
+    assert split is not None
+    voice = split.voice
+    ids = voice.phonemes_to_ids(voice.phonemize("Wow! That is amazing!")[0])
+    quiet = SplitVoice(
+        voice, split.encoder, split.decoder, split.latent, split.first_frames, peak=0.05
+    )
+    audio = np.concatenate(list(quiet.stream(ids, None)))
+    assert float(np.max(np.abs(audio))) == pytest.approx(1.0)  # scaled down, not clipped
+
+
+@pytest.mark.parametrize("reason", ["first_chunk_ms_0", "no_onnx"])
+async def test_whole_sentences_when_the_voice_is_not_cut(
+    session_settings: Settings,
+    whisper_stt: FasterWhisperSTT,
+    monkeypatch: pytest.MonkeyPatch,
+    reason: str,
+) -> None:
+    settings = session_settings
+    if reason == "no_onnx":
+        monkeypatch.setitem(sys.modules, "onnx", None)
+    else:
+        settings = with_settings(session_settings, tts={"piper_first_chunk_ms": 0})
+    tts = await PiperTTS.load(settings)
+    try:
+        assert tts.split is None
+        pcm = b"".join(c.pcm for c in await speak(tts, SENTENCE))
+        samples = pcm16_to_float(pcm)
+        assert float(np.max(np.abs(samples))) > 0.99  # Piper's own per-sentence full scale
+        heard = await whisper_stt.transcribe(resample(samples, 22050, 16000))
+        assert wer(SENTENCE, heard.text) <= 0.2, heard.text
+    finally:
+        await tts.close()
