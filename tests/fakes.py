@@ -45,9 +45,13 @@ class FakeSTT:
         self.text = text
         self.delay_s = delay_s
         self.received: list[int] = []
+        self.thorough_calls = 0
 
-    async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
+    async def transcribe(
+        self, audio: npt.NDArray[np.float32], *, thorough: bool = False
+    ) -> Transcript:
         self.received.append(len(audio))
+        self.thorough_calls += thorough
         await asyncio.sleep(self.delay_s)
         return Transcript(self.text)
 

@@ -92,6 +92,10 @@ class RealtimeSettings(Section):
     """Transcribe and start the reply at the first short pause (off: only after the turn ends)."""
     prosody: bool = True
     """A statement that ends on a rising tone waits the longer, uncertain silence."""
+    second_opinion: bool = True
+    """A transcript with no final punctuation is transcribed again, more surely (faster-whisper:
+    the full 30 s window), while the turn waits: if that hears the same words and ends the
+    sentence, the turn ends at the short silence instead of the uncertain one."""
     fixed_endpoint_ms: int | None = Field(None, ge=32)
     """End every turn after this much silence, whatever was said (off: adaptive endpointing)."""
     stream_tts: bool = True

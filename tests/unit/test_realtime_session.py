@@ -43,9 +43,10 @@ class ScriptedSTT(FakeSTT):
         super().__init__(texts[0])
         self.script = list(texts)
 
-    async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def,override]
-        self.text = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-        return await super().transcribe(audio)
+    async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def,override]
+        if not thorough:  # a second opinion hears the same utterance again
+            self.text = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return await super().transcribe(audio, thorough=thorough)
 
 
 class Client:
@@ -273,6 +274,75 @@ async def test_a_transcript_too_long_for_its_speech_does_not_end_the_turn(
     assert client.session.conversation.messages[0].content == "What do bees make?"
 
 
+class SurerSTT(ScriptedSTT):
+    """Its thorough pass (the full window) hears `surer`."""
+
+    def __init__(self, text: str, surer: str) -> None:
+        super().__init__(text)
+        self.surer = surer
+
+    async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def,override]
+        heard = await super().transcribe(audio, thorough=thorough)
+        return Transcript(self.surer) if thorough else heard
+
+
+def endpoint_wait_s(client: Client) -> float:
+    """Seconds from the start of speech to when the server ended the turn."""
+    started, stopped = (
+        next(e for e in client.sent if e["type"] == f"input_audio_buffer.speech_{kind}")
+        for kind in ("started", "stopped")
+    )
+    return float(stopped["server_ts_ms"] - started["server_ts_ms"]) / 1000
+
+
+@pytest.mark.parametrize(
+    ("surer", "sooner"),
+    [
+        ("You wrote Romeo and Juliet.", True),  # the same words, ended: the sentence is over
+        ("You wrote Romeo and Juliet", False),  # still no final mark
+        ("He wrote Romeo and Juliet.", False),  # other words: the two passes disagree
+        ("You wrote Romeo and...", False),  # fewer words, unfinished
+    ],
+)
+async def test_a_second_opinion_ends_an_unpunctuated_turn_at_the_short_silence(
+    settings_rt: Settings, surer: str, sooner: bool
+) -> None:
+    stt = SurerSTT("You wrote Romeo and Juliet", surer)
+    client = Client(settings_rt, stt, FakeLLM(["Shakespeare did."]), FakeTTS())
+
+    await one_turn(client, silence(0.3), tone(1.0), silence(1.2))
+    assert stt.thorough_calls == 1
+    # 1 s of speech, then the complete silence (300 ms) or the uncertain one (800 ms)
+    assert (endpoint_wait_s(client) < 1.55) is sooner, endpoint_wait_s(client)
+    assert client.session.conversation.messages[0].content == "You wrote Romeo and Juliet"
+
+
+async def test_no_second_opinion_for_a_punctuated_transcript_or_when_off(
+    settings_rt: Settings,
+) -> None:
+    stt = SurerSTT("Who wrote Romeo and Juliet?", "Who wrote Romeo and Juliet?")
+    client = Client(settings_rt, stt, FakeLLM(["Shakespeare."]), FakeTTS())
+    await one_turn(client, silence(0.3), tone(1.0), silence(0.6))
+    assert stt.thorough_calls == 0
+    realtime = settings_rt.realtime.model_copy(update={"second_opinion": False})
+    off = settings_rt.model_copy(update={"realtime": realtime})
+    stt = SurerSTT("You wrote Romeo and Juliet", "You wrote Romeo and Juliet.")
+    client = Client(off, stt, FakeLLM(["Shakespeare."]), FakeTTS())
+    await one_turn(client, silence(0.3), tone(1.0), silence(1.2))
+    assert stt.thorough_calls == 0 and endpoint_wait_s(client) > 1.7
+
+
+async def test_speech_after_the_pause_drops_the_second_opinion(settings_rt: Settings) -> None:
+    stt = SurerSTT("You wrote Romeo", "You wrote Romeo.")
+    stt.script = ["You wrote Romeo", "You wrote Romeo and Juliet."]
+    stt.delay_s = 0.25  # the thorough pass is still running when the user goes on
+    client = Client(settings_rt, stt, FakeLLM(["Shakespeare."]), FakeTTS())
+
+    await one_turn(client, silence(0.3), tone(0.8), silence(0.2), tone(0.5), silence(0.8))
+    assert client.types().count("input_audio_buffer.speech_stopped") == 1
+    assert client.session.conversation.messages[0].content == "You wrote Romeo and Juliet."
+
+
 async def talk_over_a_story(
     client: Client, interruption: np.ndarray, *, after: int, also: str = "", dones: int = 1
 ) -> None:
@@ -432,7 +502,7 @@ async def test_idle_sessions_are_closed(settings_rt: Settings) -> None:
 class PitchSTT(FakeSTT):
     """Names the tone it hears, so two sessions sharing one engine get different transcripts."""
 
-    async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def,override]
+    async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def,override]
         self.received.append(len(audio))
         await asyncio.sleep(0.01)  # let the other session's call interleave
         loud = audio[np.abs(audio) > 0.05]
@@ -522,11 +592,11 @@ class FailingOnceSTT(ScriptedSTT):
 
     failed = False
 
-    async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+    async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def]
         if not self.failed:
             self.failed = True
             raise EngineError("faster-whisper failed: boom", code="stt.failed")
-        return await super().transcribe(audio)
+        return await super().transcribe(audio, thorough=thorough)
 
 
 async def test_a_failed_turn_is_reported_and_the_next_turn_is_answered(
@@ -551,10 +621,10 @@ async def test_a_failed_turn_is_reported_and_the_next_turn_is_answered(
 
 async def test_a_failed_turn_over_a_reply_lets_the_reply_play_on(settings_rt: Settings) -> None:
     class FailsAfterFirst(ScriptedSTT):
-        async def transcribe(self, audio: np.ndarray):  # type: ignore[no-untyped-def]
+        async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def]
             if self.received:
                 raise EngineError("faster-whisper failed: boom", code="stt.failed")
-            return await super().transcribe(audio)
+            return await super().transcribe(audio, thorough=thorough)
 
     stt = FailsAfterFirst("Tell me a story.")
     client = Client(settings_rt, stt, story(30), FakeTTS(chunks_per_sentence=20))

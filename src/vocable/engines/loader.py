@@ -173,7 +173,9 @@ class Unloaded:
     def reset(self) -> None:
         """Nothing to reset."""
 
-    async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
+    async def transcribe(
+        self, audio: npt.NDArray[np.float32], *, thorough: bool = False
+    ) -> Transcript:
         """Raises EngineUnavailableError."""
         self._fail()
 

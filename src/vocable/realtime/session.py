@@ -38,7 +38,14 @@ from vocable.realtime.protocol import (
 )
 from vocable.realtime.replies import Replies
 from vocable.realtime.response import Response
-from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, is_backchannel
+from vocable.realtime.turns import (
+    Ending,
+    TurnDetector,
+    TurnEvent,
+    ending_of,
+    is_backchannel,
+    words_of,
+)
 from vocable.stages.respond import Conversation
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,7 @@ class RealtimeSession:
         self._item_id = ""
         self._early: asyncio.Task[Transcript] | None = None
         self._speculation: asyncio.Task[str] | None = None
+        self._second: asyncio.Task[None] | None = None
         self._spec_response: Response | None = None
         self.replies = Replies(self.ctx, engines, self.conversation, send_json, send_bytes)
         self._barge_started: float | None = None
@@ -144,7 +152,9 @@ class RealtimeSession:
 
     async def _stop_all(self) -> None:
         """End every task of the session: turn work first (so no reply starts), then replies."""
-        work = {t for t in [*self._tasks, self._speculation, self._early] if t is not None}
+        work = {
+            t for t in [*self._tasks, self._speculation, self._early, self._second] if t is not None
+        }
         for task in work:
             task.cancel()
         if work:
@@ -293,7 +303,23 @@ class RealtimeSession:
             self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
         if detector.check_end():
             self._spawn(self._end_turn())
+        elif self.cfg.second_opinion and text and text[-1] not in ".?!" and not backchannel:
+            work = self._second_opinion(audio, text, speech_s)
+            self._second = asyncio.create_task(self._guarded(work), name="second-opinion")
         return text
+
+    async def _second_opinion(self, audio: np.ndarray, text: str, speech_s: float) -> None:
+        """End the turn now if a surer pass hears the same words as `text`, as a sentence."""
+        detector = self._detector
+        surer = (await self.engines.stt.transcribe(audio, thorough=True)).text.strip()
+        agree = words_of(surer) == words_of(text)
+        if detector is not self._detector or detector.ending is not Ending.UNCERTAIN or not agree:
+            return
+        if ending_of(surer, speech_s) is not Ending.COMPLETE:
+            return
+        detector.ending = Ending.COMPLETE
+        if detector.check_end():
+            self._spawn(self._end_turn())
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(self._guarded(work))
@@ -322,9 +348,10 @@ class RealtimeSession:
     async def _drop_speculation(self) -> None:
         early, self._early = self._early, None
         spec, self._speculation = self._speculation, None
+        second, self._second = self._second, None
         response, self._spec_response = self._spec_response, None
-        for task in (early, spec):
-            if task is not None:
+        for task in (early, spec, second):
+            if task is not None and task is not asyncio.current_task():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -338,6 +365,9 @@ class RealtimeSession:
         self._utterance = []
         spec, self._speculation = self._speculation, None
         early, self._early = self._early, None  # the turn ended before the speculative pause
+        if self._second is not None:  # the turn ended without it
+            self._second.cancel()
+            self._second = None
         await self.emit(
             "input_audio_buffer.speech_stopped",
             audio_end_ms=detector.ms(detector.last_speech),

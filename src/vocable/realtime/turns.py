@@ -59,6 +59,11 @@ than this is Whisper filling in ("What do…" heard as "What do you want to do?"
 show that the sentence is finished."""
 
 
+def words_of(text: str) -> list[str]:
+    """The lower-case words of `text`, without punctuation ("What is 2 plus 2?" is five)."""
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
 def ending_of(text: str, speech_s: float | None = None) -> Ending:
     """How `text` ends: a finished sentence, clearly unfinished, or either.
 
@@ -66,7 +71,7 @@ def ending_of(text: str, speech_s: float | None = None) -> Ending:
     than that much speech can hold uncertain (`MAX_WORDS_PER_S`).
     """
     clean = text.strip()
-    words = re.findall(r"[a-z0-9']+", clean.lower())  # "What is 2 plus 2?" is five words
+    words = words_of(clean)
     if not words or words[-1] in UNFINISHED_WORDS or clean.endswith(("...", "…", "-", "—")):
         return Ending.UNFINISHED
     short_question = len(words) <= SHORT_QUESTION_WORDS and words[0] in QUESTION_WORDS

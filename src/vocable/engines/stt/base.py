@@ -16,8 +16,14 @@ class SpeechToText(Protocol):
 
     info: EngineInfo
 
-    async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
-        """The final transcript of `audio` (16 kHz mono float32). Never blocks the loop."""
+    async def transcribe(
+        self, audio: npt.NDArray[np.float32], *, thorough: bool = False
+    ) -> Transcript:
+        """The final transcript of `audio` (16 kHz mono float32). Never blocks the loop.
+
+        `thorough` asks for the engine's slower, surer pass where it has one (faster-whisper:
+        the full 30 s window instead of one fitted to the utterance).
+        """
         ...
 
     async def close(self) -> None:

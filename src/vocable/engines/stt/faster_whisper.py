@@ -134,8 +134,12 @@ class FasterWhisperSTT:
             window=cfg.window,
         )
 
-    async def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcript:
+    async def transcribe(
+        self, audio: npt.NDArray[np.float32], *, thorough: bool = False
+    ) -> Transcript:
         """The final transcript of `audio` (16 kHz mono float32), decoded on the worker thread.
+
+        `thorough` uses the full 30 s window even where ``stt.window`` is ``fit``.
 
         Raises:
             AudioInputError: the audio is not one-dimensional.
@@ -149,10 +153,10 @@ class FasterWhisperSTT:
         samples = np.ascontiguousarray(audio, dtype=np.float32)
         if samples.size == 0:
             return Transcript("", language=self.language or "en")
-        return await self._worker.run(self._transcribe, samples)
+        return await self._worker.run(self._transcribe, samples, thorough)
 
-    def _transcribe(self, samples: npt.NDArray[np.float32]) -> Transcript:
-        if self.window == "fit" and len(samples) <= MAX_FIT_S * SAMPLE_RATE:
+    def _transcribe(self, samples: npt.NDArray[np.float32], thorough: bool) -> Transcript:
+        if self.window == "fit" and not thorough and len(samples) <= MAX_FIT_S * SAMPLE_RATE:
             try:
                 text = transcribe_fitted(self._model, samples, self.language)
             except Exception as err:
