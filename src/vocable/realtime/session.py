@@ -313,6 +313,7 @@ class RealtimeSession:
         detector = self._detector
         surer = (await self.engines.stt.transcribe(audio, thorough=True)).text.strip()
         agree = words_of(surer) == words_of(text)
+        log.debug("session %s: second opinion on %r: %r", self.id, text, surer)
         if detector is not self._detector or detector.ending is not Ending.UNCERTAIN or not agree:
             return
         if ending_of(surer, speech_s) is not Ending.COMPLETE:
