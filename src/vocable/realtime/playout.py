@@ -3,9 +3,9 @@
 Chunks go out back to back at real-time pace, `lead_s` ahead of the listener, so a barge-in can
 stop the reply within one frame. The first chunk of each sentence gets a short fade-in, so
 sentence boundaries do not click. The silence a TTS engine puts before the reply's first word
-(Piper: 25-55 ms) is cut, so the first sound plays as soon as it arrives. Anything else queued
-for the response (text deltas) goes out in order between the audio. Nothing is sent before
-`release` (a speculative reply waits for the end of the user's turn).
+(Piper: 25-55 ms, at times 450) is cut, so the first sound plays as soon as it arrives.
+Anything else queued for the response (text deltas) goes out in order between the audio.
+Nothing is sent before `release` (a speculative reply waits for the end of the user's turn).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ LEAD_SILENCE_DBFS = -50.0
 """Reply audio quieter than this before the first sound is cut."""
 LEAD_KEEP_MS = 5.0
 """Silence kept before the first sound, so its onset is not cut."""
-LEAD_CUT_MAX_MS = 150.0
-"""The most lead-in silence cut from a reply."""
+LEAD_CUT_MAX_MS = 600.0
+"""The most lead-in silence cut from a reply. Piper's durations are random: now and then a
+sentence opens with 300-450 ms of silence instead of 25-55 ms."""
 
 SendAudio = Callable[[bytes, int], Awaitable[None]]
 """``send_audio(pcm16, sentence_index)``."""
