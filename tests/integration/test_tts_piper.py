@@ -177,7 +177,11 @@ async def test_loud_chunks_are_never_clipped(piper_tts: PiperTTS) -> None:
     assert float(np.max(np.abs(audio))) == pytest.approx(1.0)  # scaled down, not clipped
 
 
-@pytest.mark.parametrize("reason", ["first_chunk_ms_0", "no_onnx"])
+def broken_cut(model: Path, whole: object) -> None:
+    raise RuntimeError("unsupported model")
+
+
+@pytest.mark.parametrize("reason", ["first_chunk_ms_0", "no_onnx", "cut_fails"])
 async def test_whole_sentences_when_the_voice_is_not_cut(
     session_settings: Settings,
     whisper_stt: FasterWhisperSTT,
@@ -187,6 +191,8 @@ async def test_whole_sentences_when_the_voice_is_not_cut(
     settings = session_settings
     if reason == "no_onnx":
         monkeypatch.setitem(sys.modules, "onnx", None)
+    elif reason == "cut_fails":
+        monkeypatch.setattr(piper_module, "_cut", broken_cut)
     else:
         settings = with_settings(session_settings, tts={"piper_first_chunk_ms": 0})
     tts = await PiperTTS.load(settings)

@@ -301,28 +301,36 @@ class SplitVoice:
         """
         try:
             sessions = _cut(model, voice.session)
-        except ImportError:
-            log.info("onnx is not installed: Piper synthesises whole sentences")
-            return None
-        if sessions is None:
-            log.warning("%s has no separable decoder: Piper synthesises whole sentences", model)
-            return None
-        frames = max(
-            1, round(first_chunk_ms / 1000 * voice.config.sample_rate / voice.config.hop_length)
-        )
-        split = cls(voice, *sessions, first_frames=frames)
-        peaks = []
-        for text in CALIBRATION:
-            ids = voice.phonemes_to_ids(voice.phonemize(text)[0])
-            feeds = split.encode(ids, None)
-            whole = split.decode(feeds, 0, feeds[split.latent].shape[-1])
-            chunked = np.concatenate([split.decode(feeds, a, b) for a, b in split.chunks(feeds)])
-            if len(chunked) != len(whole) or np.max(np.abs(chunked - whole)) > JOIN_TOLERANCE:
-                log.warning("%s: decoded chunks do not join exactly: whole sentences", model)
+            if sessions is None:
+                log.warning("%s has no separable decoder: Piper speaks whole sentences", model)
                 return None
-            peaks.append(float(np.max(np.abs(whole))))
-        split.peak = max(peaks)
+            frames = round(
+                first_chunk_ms / 1000 * voice.config.sample_rate / voice.config.hop_length
+            )
+            split = cls(voice, *sessions, first_frames=max(1, frames))
+            peaks = [split._calibrate(text) for text in CALIBRATION]
+        except ImportError:
+            log.info("onnx is not installed: Piper speaks whole sentences")
+            return None
+        except Exception as err:  # a model of another shape: whole sentences still work
+            log.warning("%s could not be cut (%s): Piper speaks whole sentences", model, err)
+            return None
+        if None in peaks:
+            log.warning(
+                "%s: decoded chunks do not join exactly: Piper speaks whole sentences", model
+            )
+            return None
+        split.peak = max(p for p in peaks if p is not None)
         return split
+
+    def _calibrate(self, text: str) -> float | None:
+        """The raw peak of `text`, or None when its chunks differ from the whole."""
+        feeds = self.encode(self.voice.phonemes_to_ids(self.voice.phonemize(text)[0]), None)
+        whole = self.decode(feeds, 0, feeds[self.latent].shape[-1])
+        chunked = np.concatenate([self.decode(feeds, a, b) for a, b in self.chunks(feeds)])
+        if len(chunked) != len(whole) or np.max(np.abs(chunked - whole)) > JOIN_TOLERANCE:
+            return None
+        return float(np.max(np.abs(whole)))
 
     def encode(self, ids: list[int], speaker: int | None) -> dict[str, Floats]:
         """Run the encoder on one sentence's phoneme ids; the decoder's inputs by name."""
