@@ -104,9 +104,10 @@ async def test_close_joins_the_thread(session_settings: Settings) -> None:
     before = worker_threads()
     tts = await PiperTTS.load(session_settings)
     assert "vocable-tts-piper_0" in worker_threads()
+    assert tts.split is not None
     await tts.close()
     await tts.close()
-    assert worker_threads() == before
+    assert worker_threads() == before and tts.split is None  # its sessions are freed too
     with pytest.raises(PipelineClosedError):
         await speak(tts, "Hello.")
     with pytest.raises(PipelineClosedError):

@@ -226,7 +226,7 @@ class PiperTTS:
         await self._worker.close()
 
     def _release(self) -> None:
-        self._voice = None
+        self._voice = self.split = None
 
 
 def _foreground(pieces: Iterator[bytes], *, enabled: bool) -> Iterator[bytes]:
