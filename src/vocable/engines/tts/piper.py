@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vocable import hardware
-from vocable.audio.convert import float_to_pcm16
+from vocable.audio.convert import first_sound, float_to_pcm16
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
 from vocable.engines.worker import BlockingWorker
@@ -33,6 +33,7 @@ from vocable.hardware.priority import PRIORITY
 
 _INSTALL_HINT = "piper-tts is not installed; pip install 'vocable[piper]'"
 log = logging.getLogger(__name__)
+Floats = npt.NDArray[np.float32]
 
 DECODER_PREFIX = "/dec/"
 """Piper's VITS export names the HiFi-GAN decoder's nodes ``/dec/...``."""
@@ -41,6 +42,11 @@ DECODER_CONTEXT_FRAMES = 16
 fewer than 12 (with 12 the chunks equal the whole sentence's audio to 1e-6); `load` checks."""
 JOIN_TOLERANCE = 1e-3
 """Largest difference between chunked and whole-sentence audio that counts as exact."""
+MAX_LEAD_MS = 100.0
+"""Silence kept before a sentence's first sound. Piper's durations are random: it usually leads
+with 25-55 ms, but at times with 300-450 ms, which plays as dead air before or between sentences."""
+SILENCE_DBFS = -50.0
+"""Audio below this level counts as silence for `MAX_LEAD_MS`."""
 CALIBRATION = (
     "Hello there.",
     "Well, I think the capital of France is Paris, and it is lovely in spring!",
@@ -209,14 +215,15 @@ class PiperTTS:
         """PCM16 audio of `text` as it is synthesised: whole sentences, or chunks of them."""
         from piper import SynthesisConfig
 
-        voice, split = self._voice, self.split
+        voice, split, rate = self._voice, self.split, self.sample_rate
         if split is None:
             for sentence in voice.synthesize(text, SynthesisConfig(speaker_id=speaker)):
-                yield sentence.audio_int16_bytes
+                for audio in cap_lead(iter([sentence.audio_float_array]), rate):
+                    yield float_to_pcm16(audio)
             return
         for phonemes in voice.phonemize(text):
             if phonemes:
-                for audio in split.stream(voice.phonemes_to_ids(phonemes), speaker):
+                for audio in cap_lead(split.stream(voice.phonemes_to_ids(phonemes), speaker), rate):
                     yield float_to_pcm16(audio)
 
     async def close(self) -> None:
@@ -227,6 +234,22 @@ class PiperTTS:
 
     def _release(self) -> None:
         self._voice = self.split = None
+
+
+def cap_lead(chunks: Iterator[Floats], rate: int) -> Iterator[Floats]:
+    """One sentence's `chunks` with at most `MAX_LEAD_MS` of silence before its first sound."""
+    budget: int | None = int(rate * MAX_LEAD_MS / 1000)  # None once the sound has started
+    for audio in chunks:
+        if budget is None:
+            yield audio
+            continue
+        start = first_sound(audio, rate, SILENCE_DBFS)
+        if start is None:  # silence so far: keep what the budget allows
+            kept, budget = audio[:budget], budget - min(budget, len(audio))
+        else:
+            kept, budget = audio[max(0, start - budget) :], None
+        if len(kept):
+            yield kept
 
 
 def _foreground(pieces: Iterator[bytes], *, enabled: bool) -> Iterator[bytes]:
@@ -263,9 +286,6 @@ def _load_voice(model: Path, config: Path, plan: hardware.EnginePlan) -> tuple[A
             f"could not load the Piper voice {model}: {err}", code="engine.load_failed"
         ) from err
     return voice, importlib.metadata.version("piper-tts")
-
-
-Floats = npt.NDArray[np.float32]
 
 
 @dataclass
