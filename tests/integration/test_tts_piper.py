@@ -16,7 +16,9 @@ from vocable.audio.convert import first_sound, pcm16_to_float, resample
 from vocable.config import Settings
 from vocable.engines.stt.faster_whisper import FasterWhisperSTT
 from vocable.engines.tts import piper as piper_module
-from vocable.engines.tts.piper import PiperTTS, SplitVoice
+from vocable.engines.tts import piper_split
+from vocable.engines.tts.piper import PiperTTS
+from vocable.engines.tts.piper_split import SplitVoice
 from vocable.errors import ConfigError, EngineUnavailableError, PipelineClosedError
 from vocable.frames import AudioChunk
 
@@ -146,7 +148,7 @@ def test_without_context_the_chunks_do_not_join_and_whole_sentences_are_used(
 ) -> None:
     split = piper_tts.split
     assert split is not None
-    monkeypatch.setattr(piper_module, "DECODER_CONTEXT_FRAMES", 0)
+    monkeypatch.setattr(piper_split, "DECODER_CONTEXT_FRAMES", 0)
     model = Path(piper_tts.info.model_path)
     assert SplitVoice.load(split.voice, model, 200) is None
 
@@ -163,7 +165,7 @@ def test_a_model_without_a_decoder_is_not_cut(tmp_path: Path) -> None:
     )
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), path)
-    assert piper_module._cut(path, None) is None
+    assert piper_split._cut(path, None) is None
 
 
 async def test_loud_chunks_are_never_clipped(piper_tts: PiperTTS) -> None:
@@ -193,7 +195,7 @@ async def test_whole_sentences_when_the_voice_is_not_cut(
     if reason == "no_onnx":
         monkeypatch.setitem(sys.modules, "onnx", None)
     elif reason == "cut_fails":
-        monkeypatch.setattr(piper_module, "_cut", broken_cut)
+        monkeypatch.setattr(piper_split, "_cut", broken_cut)
     else:
         settings = with_settings(session_settings, tts={"piper_first_chunk_ms": 0})
     tts = await PiperTTS.load(settings)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 
 import numpy as np
 
 from vocable.audio.convert import StreamResampler, pcm16_to_float
+from vocable.engines.vad.base import VoiceActivityDetector
+from vocable.engines.worker import BlockingWorker
 
 
 class Inbox:
@@ -50,3 +53,22 @@ class Inbox:
         self._seconds = 0.0
         self._ready.clear()
         return chunks
+
+
+async def scored_frames(
+    inbox: Inbox, vad: VoiceActivityDetector, worker: BlockingWorker
+) -> AsyncIterator[tuple[np.ndarray, float]]:
+    """The audio of `inbox` in VAD frames, each with its speech probability (scored on `worker`)."""
+    n = vad.frame_samples
+
+    def score(block: np.ndarray) -> list[float]:
+        return [vad.speech_probability(block[i : i + n]) for i in range(0, len(block), n)]
+
+    pending = np.zeros(0, np.float32)
+    while True:
+        pending = np.concatenate([pending, *await inbox.take()])
+        usable = len(pending) - len(pending) % n
+        block, pending = pending[:usable], pending[usable:]
+        if usable:
+            for i, prob in enumerate(await worker.run(score, block)):
+                yield block[i * n : (i + 1) * n], prob

@@ -24,7 +24,7 @@ from vocable.errors import VocableError
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.announce import announce_timers
-from vocable.realtime.inbox import Inbox
+from vocable.realtime.inbox import Inbox, scored_frames
 from vocable.realtime.prosody import rises
 from vocable.realtime.protocol import (
     ProtocolError,
@@ -38,14 +38,8 @@ from vocable.realtime.protocol import (
 )
 from vocable.realtime.replies import Replies
 from vocable.realtime.response import Response
-from vocable.realtime.turns import (
-    Ending,
-    TurnDetector,
-    TurnEvent,
-    ending_of,
-    is_backchannel,
-    words_of,
-)
+from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, is_backchannel
+from vocable.realtime.turns import second_opinion as surer_pass_ends
 from vocable.stages.respond import Conversation
 
 log = logging.getLogger(__name__)
@@ -223,21 +217,8 @@ class RealtimeSession:
             self.ctx.bus.emit("session", E.FRAMES_DROPPED, self.replies.turn, seconds=dropped)
 
     async def _audio_loop(self) -> None:
-        n = self.vad.frame_samples
-        pending = np.zeros(0, np.float32)
-        while True:
-            pending = np.concatenate([pending, *await self.inbox.take()])
-            usable = len(pending) - len(pending) % n
-            block, pending = pending[:usable], pending[usable:]
-            if not usable:
-                continue
-            probs = await self._worker.run(self._score, block)
-            for i, prob in enumerate(probs):
-                await self._guarded(self._on_frame(block[i * n : (i + 1) * n], prob))
-
-    def _score(self, block: np.ndarray) -> list[float]:
-        n = self.vad.frame_samples
-        return [self.vad.speech_probability(block[i : i + n]) for i in range(0, len(block), n)]
+        async for frame, prob in scored_frames(self.inbox, self.vad, self._worker):
+            await self._guarded(self._on_frame(frame, prob))
 
     async def _on_frame(self, frame: np.ndarray, prob: float) -> None:
         detector = self._detector
@@ -257,9 +238,9 @@ class RealtimeSession:
             await self._drop_speculation()
         elif event is TurnEvent.END:
             await self._end_turn()
-        if self._barge_started is not None and detector.in_utterance:
-            spoken_ms = detector.ms(detector.last_speech - detector.utterance_start)
-            if spoken_ms > self.cfg.backchannel_max_ms and self.replies.current is not None:
+        long = detector.spoken_ms > self.cfg.backchannel_max_ms
+        if self._barge_started is not None and detector.in_utterance and long:
+            if self.replies.current is not None:
                 await self.replies.cancel(self.replies.current, reason="barge_in")
                 self._barge_started = None
 
@@ -288,7 +269,7 @@ class RealtimeSession:
 
     async def _transcribe(self, audio: np.ndarray) -> str:
         detector = self._detector
-        speech_s = detector.ms(detector.last_speech - detector.utterance_start) / 1000
+        speech_s = detector.spoken_ms / 1000
         # The early pass heard the same speech: only silence has come since (else it was dropped).
         early, self._early = self._early, None
         text = (await (early or self.engines.stt.transcribe(audio))).text.strip()
@@ -311,12 +292,8 @@ class RealtimeSession:
     async def _second_opinion(self, audio: np.ndarray, text: str, speech_s: float) -> None:
         """End the turn now if a surer pass hears the same words as `text`, as a sentence."""
         detector = self._detector
-        surer = (await self.engines.stt.transcribe(audio, thorough=True)).text.strip()
-        agree = words_of(surer) == words_of(text)
-        log.debug("session %s: second opinion on %r: %r", self.id, text, surer)
-        if detector is not self._detector or detector.ending is not Ending.UNCERTAIN or not agree:
-            return
-        if ending_of(surer, speech_s) is not Ending.COMPLETE:
+        ends = await surer_pass_ends(self.engines.stt, audio, text, speech_s)
+        if not ends or detector is not self._detector or detector.ending is not Ending.UNCERTAIN:
             return
         detector.ending = Ending.COMPLETE
         if detector.check_end():
@@ -383,7 +360,9 @@ class RealtimeSession:
         if not text:
             text = (await self.engines.stt.transcribe(audio)).text.strip()
         response, self._spec_response = self._spec_response, None
-        if self._barge_started is not None and self._is_backchannel(text, detector):
+        brief = detector.spoken_ms <= self.cfg.backchannel_max_ms
+        brief = brief and is_backchannel(text, self.cfg.backchannels)
+        if self._barge_started is not None and brief:
             self._barge_started = None
             if response is not None:
                 await self.replies.cancel(response, reason="backchannel", notify=False)
@@ -417,9 +396,3 @@ class RealtimeSession:
             response={"id": response.id, "status": "in_progress"},
         )
         response.playout.release()
-
-    def _is_backchannel(self, text: str, detector: TurnDetector) -> bool:
-        spoken_ms = detector.ms(detector.last_speech - detector.utterance_start)
-        return spoken_ms <= self.cfg.backchannel_max_ms and is_backchannel(
-            text, self.cfg.backchannels
-        )

@@ -15,10 +15,18 @@ speech.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from vocable.engines.stt.base import SpeechToText
+
+log = logging.getLogger(__name__)
 
 
 class Ending(StrEnum):
@@ -80,6 +88,19 @@ def ending_of(text: str, speech_s: float | None = None) -> Ending:
     if speech_s is not None and len(words) > MAX_WORDS_PER_S * speech_s:
         return Ending.UNCERTAIN
     return Ending.COMPLETE
+
+
+async def second_opinion(
+    stt: SpeechToText, audio: npt.NDArray[np.float32], text: str, speech_s: float
+) -> bool:
+    """True when `stt`'s surer pass hears the same words as `text` and ends them as a sentence.
+
+    The words must agree: on a fragment, Whisper's full window invents an ending ("What do…"
+    as "What do you do?").
+    """
+    surer = (await stt.transcribe(audio, thorough=True)).text.strip()
+    log.debug("second opinion on %r: %r", text, surer)
+    return words_of(surer) == words_of(text) and ending_of(surer, speech_s) is Ending.COMPLETE
 
 
 def is_backchannel(text: str, backchannels: Collection[str]) -> bool:
@@ -188,6 +209,11 @@ class TurnDetector:
             self.in_utterance, self._run = False, 0
             return True
         return False
+
+    @property
+    def spoken_ms(self) -> float:
+        """Milliseconds from the start of the utterance to its last speech."""
+        return self.ms(self.last_speech - self.utterance_start)
 
     def ms(self, frame: int) -> float:
         """Audio time of the end of `frame`, in milliseconds."""
