@@ -60,6 +60,10 @@ class StreamResampler:
         return np.asarray(out, dtype=np.float32)
 
 
+SILENCE_DBFS = -50.0
+"""Audio quieter than this ahead of the first sound counts as lead-in silence (TTS and playout)."""
+
+
 def first_sound(samples: FloatAudio, rate: int, dbfs: float, window_ms: float = 5.0) -> int | None:
     """Index of the first `window_ms` window whose RMS level is above `dbfs` (None: none is)."""
     window = max(1, int(rate * window_ms / 1000))

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vocable.audio.convert import first_sound, float_to_pcm16, pcm16_to_float
+from vocable.audio.convert import SILENCE_DBFS, first_sound, float_to_pcm16, pcm16_to_float
 
 FADE_MS = 5.0
-LEAD_SILENCE_DBFS = -50.0
-"""Reply audio quieter than this before the first sound is cut."""
 LEAD_KEEP_MS = 5.0
 """Silence kept before the first sound, so its onset is not cut."""
 LEAD_CUT_MAX_MS = 600.0
@@ -175,13 +173,13 @@ class Playout:
 
 
 def trim_lead(pcm: bytes, rate: int, limit: int) -> bytes:
-    """`pcm` from `LEAD_KEEP_MS` before its first sound (5 ms above `LEAD_SILENCE_DBFS`).
+    """`pcm` from `LEAD_KEEP_MS` before its first sound (5 ms above `SILENCE_DBFS`).
 
     At most `limit` samples are cut, so a reply that is quiet throughout is not lost; b"" when
     `pcm` is all silence and no longer than `limit`.
     """
     samples = pcm16_to_float(pcm)
-    start = first_sound(samples, rate, LEAD_SILENCE_DBFS)
+    start = first_sound(samples, rate, SILENCE_DBFS)
     cut = len(samples) if start is None else max(0, start - int(rate * LEAD_KEEP_MS / 1000))
     return pcm[min(cut, limit) * 2 :]
 

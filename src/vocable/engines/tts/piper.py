@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from vocable import hardware
-from vocable.audio.convert import first_sound, float_to_pcm16
+from vocable.audio.convert import SILENCE_DBFS, first_sound, float_to_pcm16
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
 from vocable.engines.tts.piper_split import Floats, SplitVoice
@@ -32,8 +32,6 @@ _INSTALL_HINT = "piper-tts is not installed; pip install 'vocable[piper]'"
 MAX_LEAD_MS = 100.0
 """Silence kept before a sentence's first sound. Piper's durations are random: it usually leads
 with 25-55 ms, but at times with 300-450 ms, which plays as dead air before or between sentences."""
-SILENCE_DBFS = -50.0
-"""Audio below this level counts as silence for `MAX_LEAD_MS`."""
 
 
 def resolve_voice_paths(settings: Settings) -> tuple[Path, Path]:
