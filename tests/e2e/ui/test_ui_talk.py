@@ -54,6 +54,12 @@ async def test_talk_tab_answers_a_spoken_question(tmp_path: Path) -> None:
         await expect(reply).not_to_have_text("", timeout=30_000)
         talk = page.locator("#vocable-talk")
         await expect(talk).not_to_have_attribute("data-audio-chunks", "0", timeout=30_000)
+        # The first chunk can be under 200 ms (its lead-in silence is cut): wait for more.
+        await page.wait_for_function(
+            "Number(document.querySelector('#vocable-talk')"
+            ".getAttribute('data-audio-scheduled-ms')) > 200",
+            timeout=30_000,
+        )
         chunks = int(await talk.get_attribute("data-audio-chunks") or 0)
         scheduled_ms = float(await talk.get_attribute("data-audio-scheduled-ms") or 0)
         assert chunks >= 1 and scheduled_ms > 200, (chunks, scheduled_ms)
