@@ -57,10 +57,11 @@ class RealtimeSettings(Section):
     """How soon a turn ends after speech stops (sessions may override it with session.update)."""
     speculative_pause_ms: int = Field(120, ge=32)
     """A pause this long starts the reply speculatively."""
-    transcribe_pause_ms: int = Field(64, ge=0)
+    transcribe_pause_ms: int = Field(32, ge=0)
     """A pause this long starts transcribing, so the transcript is ready sooner at the speculative
     pause; speech after it drops the pass. 0, or not below ``speculative_pause_ms``: transcription
-    starts with the reply."""
+    starts with the reply. 32 ms is one VAD frame: on a slow CPU the transcript is on the reply's
+    critical path, so every frame sooner counts."""
     backchannel_max_ms: int = Field(700, ge=0)
     """Speech over the reply shorter than this, saying only a backchannel, does not cancel it."""
     backchannels: list[str] = Field(

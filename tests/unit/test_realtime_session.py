@@ -236,7 +236,7 @@ async def test_a_pause_mid_sentence_does_not_end_the_turn(settings_rt: Settings)
 async def test_transcription_starts_at_a_very_short_pause_and_a_gap_drops_it(
     settings_rt: Settings,
 ) -> None:
-    # A 110 ms gap between words is long enough to start a pass (64 ms) but not the reply
+    # A 110 ms gap between words is long enough to start a pass (32 ms) but not the reply
     # (120 ms); the pass at the end of the utterance is the one the reply uses.
     stt = ScriptedSTT("What is", "What is the time?")
     stt.delay_s = 0.05
