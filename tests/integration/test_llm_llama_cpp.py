@@ -208,3 +208,64 @@ async def test_smollm2_answers_in_english(session_settings: Settings) -> None:
     assert len(english.intersection(words)) >= 2, reply
     assert sum(c.isascii() for c in reply) / len(reply) > 0.95, reply
     assert warm < cold, (cold, warm)
+
+
+def counting_evals(llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Spy on the model: the number of tokens of each evaluation, as they happen."""
+    model = llm._llama
+    counts: list[int] = []
+    real = model.eval
+
+    def counted(tokens: list[int]) -> None:
+        counts.append(len(tokens))
+        real(tokens)
+
+    monkeypatch.setattr(model, "eval", counted)
+    return counts
+
+
+async def test_a_prefilled_turn_is_not_read_again_and_changes_no_reply(
+    tiny_llm: LlamaCppLLM, tiny_llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = ChatMessage("system", "You are terse.")
+
+    def turn(text: str) -> list[ChatMessage]:
+        return [system, ChatMessage("user", text)]
+
+    evals = counting_evals(tiny_llm, monkeypatch)
+    await first_piece_s(tiny_llm, turn("hello there"))  # the cache holds another turn
+    evals.clear()
+    await first_piece_s(tiny_llm, turn("why is the rain today"))
+    cold = sum(evals)
+
+    # A turn as long, whose first letter no earlier turn shares (this vocabulary spells most
+    # words out), so that neither the context nor a saved state holds any of it.
+    await first_piece_s(tiny_llm, turn("hello there"))
+    evals.clear()
+    read = await tiny_llm.prefill(turn("saw is the"))
+    assert read == sum(evals) > 0
+    assert await tiny_llm.prefill(turn("saw is the")) == 0  # already read
+    more = await tiny_llm.prefill(turn("saw is the rain"))
+    assert 0 < more < read  # only the new word
+    evals.clear()
+    reply = "".join([p async for p in tiny_llm.stream(turn("saw is the rain there"))])
+    assert sum(evals) == cold - read - more  # a turn as long, less what was read ahead
+
+    fresh = await LlamaCppLLM.load(tiny_llm_settings)
+    try:
+        assert reply == "".join([p async for p in fresh.stream(turn("saw is the rain there"))])
+    finally:
+        await fresh.close()
+
+
+async def test_prefill_reads_nothing_it_cannot_render_or_fit(
+    tiny_llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evals = counting_evals(tiny_llm, monkeypatch)
+    too_long = [ChatMessage("system", "x"), ChatMessage("user", "word " * 5000)]
+    assert await tiny_llm.prefill(too_long) == 0
+    assert await tiny_llm.prefill([]) == 0
+    monkeypatch.setattr(tiny_llm, "_formatter", None)  # a GGUF without a chat template
+    assert await tiny_llm.prefill([ChatMessage("user", "what is the time")]) == 0
+    assert evals == []
+    assert "".join([p async for p in tiny_llm.stream(QUESTION)]).strip()  # replies go on

@@ -143,3 +143,26 @@ async def test_respond_without_tool_calls_reports_none(settings: Settings) -> No
     await run_stage(Respond(ctx, Scripted("m", ["ok"])), [Transcript("hi", turn_id=1)], bus=ctx.bus)
     done = [e for e in ctx.bus.log if e.kind is PipelineEventType.LLM_DONE]
     assert "tool_calls" not in done[0].payload
+
+
+class Reading(Scripted):
+    """A scripted model with a cache to read ahead into (`Prefills`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.read: list[list[ChatMessage]] = []
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> int:
+        self.read.append(list(messages))
+        return 7
+
+
+async def test_the_chain_reads_ahead_into_the_active_engine_only() -> None:
+    primary, fallback = Reading("local"), Reading("spare")
+    chain = LLMChain([primary, fallback], first_token_timeout_s=1.0)
+    assert await chain.prefill(HELLO) == 7
+    assert (primary.read, fallback.read) == ([HELLO], [])
+    plain = LLMChain([Scripted("remote")])  # an engine with nothing to read into
+    assert await plain.prefill(HELLO) == 0
+    await chain.close()
+    await plain.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import pytest
 from tests.fakes import FakeLLM, FakeSTT, FakeTTS, ThresholdVAD
 from vocable.audio.convert import float_to_pcm16, pcm16_to_float
 from vocable.config import Settings
+from vocable.engines.llm.base import ChatMessage
 from vocable.engines.loader import Engines
 from vocable.errors import EngineError
 from vocable.frames import AudioChunk, Transcript
@@ -246,6 +247,57 @@ async def test_transcription_starts_at_a_very_short_pause_and_a_gap_drops_it(
     assert len(stt.received) == 2  # the dropped early pass, then one pass for the turn
     assert stt.received[1] > (0.6 + 0.5) * RATE > stt.received[0]
     assert client.session.conversation.messages[0].content == "What is the time?"
+
+
+class ReadingLLM(FakeLLM):
+    """A fake model with a cache to read ahead into (`Prefills`): records what it read."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        super().__init__(pieces)
+        self.read: list[list[ChatMessage]] = []
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> int:
+        self.read.append(list(messages))
+        return 1
+
+
+async def test_the_words_before_a_gap_are_read_ahead_while_the_user_goes_on(
+    settings_rt: Settings,
+) -> None:
+    # A 110 ms gap starts a pass but not the reply; its words, less the last one, which the
+    # pass may have heard only in part, are read into the model while the user goes on.
+    gap = (silence(0.3), tone(0.6), silence(0.11), tone(0.5), silence(0.6))
+    for read_ahead, read in ((True, ["What is"]), (False, [])):
+        realtime = settings_rt.realtime.model_copy(update={"read_ahead": read_ahead})
+        stt = ScriptedSTT("What is the", "What is the time?")
+        stt.delay_s = 0.05
+        llm = ReadingLLM(["Noon."])
+        client = Client(settings_rt.model_copy(update={"realtime": realtime}), stt, llm, FakeTTS())
+        await one_turn(client, *gap)
+        assert [p[-1].content for p in llm.read] == read
+        assert all(p[0].role == "system" for p in llm.read)
+        assert llm.prompts[-1][-1].content == "What is the time?"
+
+
+async def test_no_read_ahead_after_the_speculative_pause_or_for_a_turn_that_ended(
+    settings_rt: Settings,
+) -> None:
+    # After a 500 ms pause the speculative reply has read the words already.
+    stt = ScriptedSTT("What is the capital of", "What is the capital of France?")
+    llm = ReadingLLM(["Paris."])
+    client = Client(settings_rt, stt, llm, FakeTTS())
+    await one_turn(client, silence(0.3), tone(0.8), silence(0.5), tone(0.5), silence(0.6))
+    assert llm.read == [] and len(llm.prompts) == 2
+
+    replies = client.session.replies
+    heard = FakeSTT("What is the time").transcribe(silence(0.5))
+    await replies.read_ahead(heard, lambda: False)  # the turn is over: nothing to gain
+
+    async def failed() -> Transcript:
+        raise EngineError("the pass failed", code="stt.failed")
+
+    await replies.read_ahead(failed(), lambda: True)  # logged, not raised
+    assert llm.read == []
 
 
 async def test_a_turn_that_ends_before_the_speculative_pause_uses_the_early_pass(

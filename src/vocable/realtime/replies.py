@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vocable.engines.llm.base import ChatMessage
+from vocable.engines.llm.base import ChatMessage, Prefills
 from vocable.engines.loader import Engines
-from vocable.frames import PipelineEventType
+from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
 from vocable.realtime.protocol import ProtocolError, SessionConfig, server_event
 from vocable.realtime.response import Response, SendBytes, SendJson, new_response, run_response
 from vocable.stages.respond import Conversation
 
 E = PipelineEventType
+log = logging.getLogger(__name__)
+
+
+def settled(text: str) -> str:
+    """`text` without its last word, which a pass cut mid-speech may have heard only in part."""
+    words = text.strip().rsplit(maxsplit=1)
+    return words[0] if len(words) == 2 else ""
 
 
 class Replies:
@@ -89,6 +98,23 @@ class Replies:
                 "output": [{"id": response.item_id}],
             },
         )
+
+    async def read_ahead(
+        self, early: Awaitable[Transcript], still_speaking: Callable[[], bool]
+    ) -> None:
+        """The user went on after a pause: read their words so far into the model's cache.
+
+        The reply to the whole turn then reads only what follows (`Prefills`). Best effort: a
+        failure is logged and changes nothing.
+        """
+        llm = self.engines.llm
+        try:
+            words = settled((await early).text)
+            if words and isinstance(llm, Prefills) and still_speaking():
+                read = await llm.prefill(self.conversation.prompt(words))
+                log.debug("read ahead %d tokens of %r", read, words)
+        except Exception as err:  # noqa: BLE001 - work ahead of time; the reply reads it all
+            log.debug("read-ahead skipped: %s", err)
 
     async def cancel(self, response: Response, *, reason: str, notify: bool = True) -> None:
         """Stop `response` at once.

@@ -146,9 +146,7 @@ class RealtimeSession:
 
     async def _stop_all(self) -> None:
         """End every task of the session: turn work first (so no reply starts), then replies."""
-        work = {
-            t for t in [*self._tasks, self._speculation, self._early, self._second] if t is not None
-        }
+        work = {t for t in [*self._tasks, self._speculation, self._early, self._second] if t}
         for task in work:
             task.cancel()
         if work:
@@ -235,7 +233,10 @@ class RealtimeSession:
         elif event is TurnEvent.PAUSE and self.cfg.speculate:
             self._start_speculation()
         elif event is TurnEvent.RESUME:
+            early, self._early = self._early, None  # not after the pause: no reply has read it
             await self._drop_speculation()
+            if early is not None and self.cfg.read_ahead:
+                self._spawn(self.replies.read_ahead(early, lambda: detector.in_utterance))
         elif event is TurnEvent.END:
             await self._end_turn()
         long = detector.spoken_ms > self.cfg.backchannel_max_ms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from vocable.engines.base import EngineInfo
 from vocable.errors import EngineError
@@ -113,4 +113,19 @@ class LanguageModel(Protocol):
 
     async def close(self) -> None:
         """Release the model, its worker thread or its HTTP client. Safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class Prefills(Protocol):
+    """A language model that can read a prompt ahead of its reply (a local KV cache)."""
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> int:
+        """Read `messages` into the model's cache; the last one may be cut short.
+
+        The last message's text is read up to its end and no further (no end-of-message marker),
+        so it can be the start of a turn still being spoken, or empty. A reply whose prompt
+        starts the same way then reads only the rest. Best effort: returns the number of tokens
+        read, 0 when nothing was (already cached, or the prompt cannot be rendered).
+        """
         ...

@@ -19,7 +19,7 @@ from typing import Any
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
 from vocable.engines.fallback import FallbackChain, SwitchCallback, describe_error
-from vocable.engines.llm.base import ChatMessage, LanguageModel, StreamItem, ToolSpec
+from vocable.engines.llm.base import ChatMessage, LanguageModel, Prefills, StreamItem, ToolSpec
 from vocable.errors import EngineUnavailableError
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,11 @@ class LLMChain:
             VocableError: a transient error before the first item, or any error after it.
         """
         return self.chain.stream(lambda engine: engine.stream(messages, tools))
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> int:
+        """Read `messages` ahead into the active engine's cache, if it has one (`Prefills`)."""
+        active = self.chain.active
+        return await active.prefill(messages) if isinstance(active, Prefills) else 0
 
     def report(self) -> dict[str, Any]:
         """For ``/health``: the engine names in order, the active one, and those skipped."""

