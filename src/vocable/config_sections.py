@@ -98,8 +98,9 @@ class RealtimeSettings(Section):
     the full 30 s window), while the turn waits: if that hears the same words and ends the
     sentence, the turn ends at the short silence instead of the uncertain one."""
     read_ahead: bool = True
-    """When the user goes on after a pause, the words before it are read into the language
-    model's cache (llama.cpp), so the reply reads less of its prompt once the turn ends."""
+    """While the user speaks, the conversation so far (and, when they go on after a pause, their
+    words before it) is read into the language model's cache (llama.cpp), so the reply reads
+    less of its prompt once the turn ends."""
     fixed_endpoint_ms: int | None = Field(None, ge=32)
     """End every turn after this much silence, whatever was said (off: adaptive endpointing)."""
     stream_tts: bool = True

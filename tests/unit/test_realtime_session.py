@@ -264,10 +264,11 @@ class ReadingLLM(FakeLLM):
 async def test_the_words_before_a_gap_are_read_ahead_while_the_user_goes_on(
     settings_rt: Settings,
 ) -> None:
-    # A 110 ms gap starts a pass but not the reply; its words, less the last one, which the
-    # pass may have heard only in part, are read into the model while the user goes on.
+    # As the turn starts, the history is read (up to the user's first word). A 110 ms gap starts
+    # a pass but not the reply; its words, less the last one, which the pass may have heard only
+    # in part, are read into the model too while the user goes on.
     gap = (silence(0.3), tone(0.6), silence(0.11), tone(0.5), silence(0.6))
-    for read_ahead, read in ((True, ["What is"]), (False, [])):
+    for read_ahead, read in ((True, ["", "What is"]), (False, [])):
         realtime = settings_rt.realtime.model_copy(update={"read_ahead": read_ahead})
         stt = ScriptedSTT("What is the", "What is the time?")
         stt.delay_s = 0.05
@@ -287,7 +288,8 @@ async def test_no_read_ahead_after_the_speculative_pause_or_for_a_turn_that_ende
     llm = ReadingLLM(["Paris."])
     client = Client(settings_rt, stt, llm, FakeTTS())
     await one_turn(client, silence(0.3), tone(0.8), silence(0.5), tone(0.5), silence(0.6))
-    assert llm.read == [] and len(llm.prompts) == 2
+    assert [p[-1].content for p in llm.read] == [""] and len(llm.prompts) == 2
+    llm.read.clear()
 
     replies = client.session.replies
     heard = FakeSTT("What is the time").transcribe(silence(0.5))
@@ -298,6 +300,36 @@ async def test_no_read_ahead_after_the_speculative_pause_or_for_a_turn_that_ende
 
     await replies.read_ahead(failed(), lambda: True)  # logged, not raised
     assert llm.read == []
+
+
+async def test_a_turn_reads_the_history_ahead_unless_it_talks_over_the_reply(
+    settings_rt: Settings,
+) -> None:
+    stt = ScriptedSTT("Tell me a long story.", "Stop, tell me something else.", "Thanks.")
+    llm = ReadingLLM([f"word{i} " for i in range(40)] + ["end."])
+    client = Client(settings_rt, stt, llm, FakeTTS(chunks_per_sentence=20))
+    reads: list[list[str]] = []
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        await client.until(lambda: client.audio >= 5)
+        await client.speak(np.concatenate([tone(1.2), silence(0.6)]))  # over the story
+        await client.wait_for("response.done", 2, limit_s=20)
+        reads.extend([m.content for m in p] for p in llm.read)
+        llm.read.clear()
+        await client.speak(np.concatenate([tone(0.8), silence(0.6)]))  # after the reply
+        await client.wait_for("response.done", 3, limit_s=20)
+
+    await run(client, script)
+    assert reads == [[settings_rt.llm.system_prompt, ""]]  # the first turn only
+    history = [(m.role, m.content) for m in client.session.conversation.messages[:4]]
+    assert [(m.role, m.content) for m in llm.read[0]] == [
+        ("system", settings_rt.llm.system_prompt),
+        *history,
+        ("user", ""),
+    ]
 
 
 async def test_a_turn_that_ends_before_the_speculative_pause_uses_the_early_pass(

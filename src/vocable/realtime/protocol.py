@@ -158,6 +158,18 @@ class SessionConfig:
             self.eagerness = detection["eagerness"]
         self.configured = True
 
+    def require_configured(self) -> None:
+        """Audio is accepted only after ``session.update`` has set its format.
+
+        Raises:
+            ProtocolError: ``session_not_configured``.
+        """
+        if not self.configured:
+            raise ProtocolError(
+                "send session.update (with the input audio format) before audio",
+                code="session_not_configured",
+            )
+
     def as_session(self, session_id: str) -> dict[str, Any]:
         """The ``session`` object the server announces."""
         return {

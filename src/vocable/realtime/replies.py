@@ -100,17 +100,19 @@ class Replies:
         )
 
     async def read_ahead(
-        self, early: Awaitable[Transcript], still_speaking: Callable[[], bool]
+        self, heard: Awaitable[Transcript] | None, still_speaking: Callable[[], bool]
     ) -> None:
-        """The user went on after a pause: read their words so far into the model's cache.
+        """Read the conversation into the model's cache while the user speaks (`Prefills`).
 
-        The reply to the whole turn then reads only what follows (`Prefills`). Best effort: a
-        failure is logged and changes nothing.
+        Without `heard` (as a turn starts), that is the history up to the user's first word;
+        with it (the user went on after a pass over their words so far), also those words, less
+        the last. The reply then reads only what follows. Best effort: a failure is logged and
+        changes nothing.
         """
         llm = self.engines.llm
         try:
-            words = settled((await early).text)
-            if words and isinstance(llm, Prefills) and still_speaking():
+            words = settled((await heard).text) if heard is not None else ""
+            if isinstance(llm, Prefills) and (words or heard is None) and still_speaking():
                 read = await llm.prefill(self.conversation.prompt(words))
                 log.debug("read ahead %d tokens of %r", read, words)
         except Exception as err:  # noqa: BLE001 - work ahead of time; the reply reads it all

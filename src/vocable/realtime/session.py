@@ -165,7 +165,7 @@ class RealtimeSession:
     async def _on_message(self, message: str | bytes) -> None:
         try:
             if isinstance(message, bytes):
-                self._check_configured()
+                self.session.require_configured()
                 check_pcm(message)
                 self._binary_out = True
                 self._accept_audio(message)
@@ -182,7 +182,7 @@ class RealtimeSession:
             self._detector.eagerness = self.session.eagerness
             await self.emit("session.updated", session=self.session.as_session(self.id))
         elif kind == "input_audio_buffer.append":
-            self._check_configured()
+            self.session.require_configured()
             self._accept_audio(decode_audio(event))
         elif kind == "input_audio_buffer.commit":
             if self._detector.in_utterance:
@@ -201,13 +201,6 @@ class RealtimeSession:
             raise ProtocolError(
                 "responses start when the user's turn ends; response.create is not supported",
                 code="not_supported",
-            )
-
-    def _check_configured(self) -> None:
-        if not self.session.configured:
-            raise ProtocolError(
-                "send session.update (with the input audio format) before audio",
-                code="session_not_configured",
             )
 
     def _accept_audio(self, pcm: bytes) -> None:
@@ -261,6 +254,8 @@ class RealtimeSession:
         if self.replies.current is not None and self.replies.current.speaking:
             self.replies.current.playout.pause()
             self._barge_started = asyncio.get_running_loop().time()
+        elif self.cfg.read_ahead:  # the history, up to this turn's first word
+            self._spawn(self.replies.read_ahead(None, lambda: detector.in_utterance))
 
     def _audio(self) -> np.ndarray:
         return np.concatenate(self._utterance) if self._utterance else np.zeros(0, np.float32)
