@@ -226,10 +226,10 @@ class RealtimeSession:
         elif event is TurnEvent.PAUSE and self.cfg.speculate:
             self._start_speculation()
         elif event is TurnEvent.RESUME:
-            early, self._early = self._early, None  # not after the pause: no reply has read it
-            await self._drop_speculation()
-            if early is not None and self.cfg.read_ahead:
+            if self._early is not None and self.cfg.read_ahead:  # no reply has read its words
+                early, self._early = self._early, None
                 self._spawn(self.replies.read_ahead(early, lambda: detector.in_utterance))
+            await self._drop_speculation()  # cancels the early pass if it was not taken
         elif event is TurnEvent.END:
             await self._end_turn()
         long = detector.spoken_ms > self.cfg.backchannel_max_ms
