@@ -168,15 +168,17 @@ class LlamaCppLLM:
             rendered: str = self._formatter(messages=fitted).prompt
             head = rendered[: rendered.index(PREFILL_END)]
             ids = llama.tokenize(head.encode("utf-8"), add_bos=False, special=True)
-            cached = llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), ids)
+
+            def held(state_ids: Any) -> int:
+                return int(llama.longest_token_prefix(state_ids.tolist(), ids))
+
+            cached = held(llama.input_ids[: llama.n_tokens])
             if llama.cache is not None:  # a saved state may hold more of it (another session)
                 with contextlib.suppress(KeyError):
                     saved = llama.cache[ids]
-                    if llama.longest_token_prefix(saved.input_ids.tolist(), ids) > cached:
+                    if held(saved.input_ids) > cached:
                         llama.load_state(saved)
-                        cached = llama.longest_token_prefix(
-                            llama.input_ids[: llama.n_tokens].tolist(), ids
-                        )
+                        cached = held(llama.input_ids[: llama.n_tokens])
             if cached >= len(ids):
                 return 0
             # generate() reads what the cache lacks before its first token, which is not read.
@@ -186,7 +188,7 @@ class LlamaCppLLM:
         except Exception as err:  # noqa: BLE001 - ahead-of-time work; the reply reads it all
             log.debug("prefill skipped: %s", err)
             return 0
-        return len(ids) - int(cached)
+        return len(ids) - cached
 
     def _generate(self, prompt: list[dict[str, str]], stop: threading.Event) -> Iterator[str]:
         """Runs on the worker thread; checks `stop` between tokens."""
