@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -119,13 +120,31 @@ def settings_rt(settings: Settings) -> Settings:
     )
 
 
+def task_stacks() -> str:
+    """Where every task of the loop is waiting, for a failure message."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=out)
+    return out.getvalue()
+
+
 async def run(client: Client, script: Any) -> None:
+    """Run the session while `script` plays the client, then disconnect and wait for its end.
+
+    A session that does not end fails the test with every task's stack (`wait_for` would wait,
+    without a limit, for a task that swallows its cancellation).
+    """
     task = asyncio.create_task(client.session.run(client.messages()))
     try:
         await script()
     finally:
         client.inbox.put_nowait(None)
-        await asyncio.wait_for(task, 10)
+        done, _ = await asyncio.wait({task}, timeout=10)
+        if not done:
+            stacks = task_stacks()
+            task.cancel()
+            raise AssertionError(f"the session did not end 10 s after the client left:\n{stacks}")
+        task.result()
 
 
 async def one_turn(client: Client, *parts: np.ndarray) -> None:
@@ -572,6 +591,44 @@ async def test_disconnect_mid_reply_leaves_no_task(settings_rt: Settings) -> Non
     await asyncio.sleep(0)
     assert len(asyncio.all_tasks()) == baseline
     assert llm.closed_early
+
+
+class StuckSTT(FakeSTT):
+    """Its first pass never ends unless cancelled; later ones answer at once."""
+
+    def __init__(self) -> None:
+        super().__init__("Talk.")
+        self.calls = 0
+
+    async def transcribe(self, audio: np.ndarray, *, thorough: bool = False):  # type: ignore[no-untyped-def,override]
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.Event().wait()
+        return await super().transcribe(audio, thorough=thorough)
+
+
+async def test_disconnect_while_the_turn_waits_for_its_transcript_ends_the_session(
+    settings_rt: Settings,
+) -> None:
+    """The audio loop, cancelled while it waits for the speculative pass, stops.
+
+    It used to read that cancellation as "the pass was dropped", transcribe again, start a reply
+    and wait for more audio, so the session never ended.
+    """
+    stt = StuckSTT()
+    client = Client(settings_rt, stt, FakeLLM(["Hi."]), FakeTTS())
+    baseline = len(asyncio.all_tasks())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(1.5)]))
+        await client.wait_for("input_audio_buffer.speech_stopped")
+
+    await run(client, script)
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == baseline
+    assert stt.calls == 1
+    assert "response.created" not in client.types()
 
 
 async def test_idle_sessions_are_closed(settings_rt: Settings) -> None:

@@ -26,6 +26,7 @@ from vocable.config import Settings, get_settings
 from vocable.engines.embed import close_embedders
 from vocable.memory.history import local_user_id
 from vocable.metrics.collector import MetricsCollector
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.storage.db import Database
 from vocable.storage.writer import MessageWriter
 from vocable.voices.embedding import SharedEncoder
@@ -61,9 +62,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             try:
                 yield
             finally:
-                loader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loader
+                await cancel_and_wait(loader)
                 if app.state.assistant is not None:
                     await app.state.assistant.close()
                 await close_embedders()

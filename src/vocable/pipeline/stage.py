@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ from vocable.frames import (
 from vocable.pipeline.channel import Receive, Send
 from vocable.pipeline.clock import Clock, SystemClock
 from vocable.pipeline.events import EventBus
+from vocable.pipeline.tasks import cancel_and_wait
 
 
 @dataclass
@@ -131,16 +131,10 @@ class FrameProcessor:
             pending = await inbox.receive()
             if not isinstance(pending, ControlFrame):  # pragma: no cover - channel guarantees
                 raise RuntimeError("control_pending returned but no control frame was queued")
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+            await cancel_and_wait(work)
             return pending
         finally:
-            for task in (work, watch):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await cancel_and_wait(work, watch)
 
     async def _guarded(self, work: Any, frame: Frame, outbox: Send) -> None:
         """Await `work`, turning failures into an `ErrorFrame` and an ERROR event."""

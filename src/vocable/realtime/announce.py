@@ -9,11 +9,11 @@ plays it is the session's current reply, so the user can talk over it like any o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from vocable.audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.realtime.response import Response, new_response
 from vocable.tools.context import user_timezone
 from vocable.tools.timers import FiredTimer
@@ -83,10 +83,7 @@ async def say(session: RealtimeSession, text: str) -> None:
     try:
         await asyncio.wait({task})
     finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
     if response.status == "cancelled":
         return  # a barge-in: `Replies.cancel` told the client and kept what was heard
     session.conversation.add_exchange("", text)
@@ -112,7 +109,4 @@ async def _speak(session: RealtimeSession, response: Response, text: str) -> Non
     except Exception as err:  # noqa: BLE001 - a failed announcement must not end the session
         log.warning("announcement failed: %s", err)
     finally:
-        if not play.done():
-            play.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await play
+        await cancel_and_wait(play)

@@ -7,7 +7,6 @@ playback stopped, and a truncated one up to the client's ``audio_end_ms``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +15,7 @@ from vocable.engines.llm.base import ChatMessage, Prefills
 from vocable.engines.loader import Engines
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.realtime.protocol import ProtocolError, SessionConfig, server_event
 from vocable.realtime.response import Response, SendBytes, SendJson, new_response, run_response
 from vocable.stages.respond import Conversation
@@ -124,10 +124,7 @@ class Replies:
         A reply the user was hearing is logged as interrupted; `notify` also tells the client.
         """
         response.playout.pause()
-        if response.task is not None and not response.task.done():
-            response.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await response.task
+        await cancel_and_wait(response.task)
         response.status = "cancelled"
         if not response.playout.released:
             return

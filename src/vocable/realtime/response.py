@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from vocable.frames import (
 from vocable.pipeline.channel import Send
 from vocable.pipeline.runner import Pipeline
 from vocable.pipeline.stage import FrameProcessor, StageContext
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.realtime.playout import Playout
 from vocable.realtime.protocol import new_id, server_event
 from vocable.stages.chunk_sentences import ChunkSentences
@@ -200,7 +200,4 @@ async def run_response(
         response.status = "completed"
     finally:
         remove_listener()
-        if not play.done():
-            play.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await play
+        await cancel_and_wait(play)

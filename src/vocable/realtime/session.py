@@ -8,7 +8,6 @@ answers ``input_audio_buffer.speech_started`` / ``speech_stopped``, the transcri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from vocable.engines.worker import BlockingWorker
 from vocable.errors import VocableError
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
+from vocable.pipeline.tasks import cancel_and_wait, finished
 from vocable.realtime.announce import announce_timers
 from vocable.realtime.inbox import Inbox, scored_frames
 from vocable.realtime.prosody import rises
@@ -139,9 +139,7 @@ class RealtimeSession:
             if timers is not None:
                 timers.cancel()
             await self._stop_all()
-            for task in (audio, timers):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task if task is not None else None
+            await cancel_and_wait(audio, timers)
             await self._worker.close()
 
     async def _stop_all(self) -> None:
@@ -324,11 +322,7 @@ class RealtimeSession:
         spec, self._speculation = self._speculation, None
         second, self._second = self._second, None
         response, self._spec_response = self._spec_response, None
-        for task in (early, spec, second):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait(early, spec, second)
         if response is not None:
             await self.replies.cancel(response, reason="speculation", notify=False)
             self.ctx.bus.emit("turn", E.SPECULATION_DROPPED, response.turn_id)
@@ -349,10 +343,11 @@ class RealtimeSession:
         )
         silence_s = (detector.frames - detector.last_speech) * detector.frame_ms / 1000
         self.ctx.bus.emit("vad", E.SPEECH_STOPPED, self.replies.turn + 1, silence_s=silence_s)
-        try:
-            text = await spec if spec else (await early).text.strip() if early else ""
-        except asyncio.CancelledError:
-            text = ""
+        text = ""  # stays empty where a resumption cancelled the pass
+        if spec is not None:
+            text = await finished(spec) or ""
+        elif early is not None and (heard := await finished(early)) is not None:
+            text = heard.text.strip()
         if not text:
             text = (await self.engines.stt.transcribe(audio)).text.strip()
         response, self._spec_response = self._spec_response, None

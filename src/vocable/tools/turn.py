@@ -22,6 +22,7 @@ from vocable.engines.llm.base import (
     ToolCall,
     ToolSpec,
 )
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.tools.context import ToolContext
 from vocable.tools.intent import IntentRoute, IntentRouter
 from vocable.tools.registry import ToolRegistry, ToolResult
@@ -207,10 +208,7 @@ class Toolbox:
                 yield self.settings.ack_text.strip() + " "
             result = await task
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         yield ToolEvent("result", call.id, call.name, path, call.arguments, result, score)
         if speak:
             yield result.text
@@ -248,8 +246,5 @@ async def _drop(
     head: asyncio.Future[StreamItem | None] | None, stream: AsyncGenerator[StreamItem, None]
 ) -> None:
     """Stop `stream` and the fetch of its first item (done or not)."""
-    if head is not None:
-        head.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await head
+    await cancel_and_wait(head)
     await stream.aclose()

@@ -6,7 +6,6 @@ The conversation history (``/v1/conversations``) can be continued or deleted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +14,7 @@ import gradio as gr
 
 from vocable.audio.io import encode_wav
 from vocable.errors import VocableError
+from vocable.pipeline.tasks import cancel_and_wait
 from vocable.ui.components.client import Session, UiError
 from vocable.ui.components.context import UiContext, error_html
 from vocable.ui.components.textturn import ChatResult, chat_turn
@@ -143,10 +143,7 @@ def build(ui: UiContext) -> None:
                 yield session, history[:-1], text, error_html(err), None
                 return
             finally:
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await cancel_and_wait(task)
             session.conversation_id = result.conversation_id
             history[-1] = {"role": "assistant", "content": result.reply}
             audio = None
