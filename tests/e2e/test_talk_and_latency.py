@@ -130,3 +130,8 @@ def test_bench_latency_reports_every_figure_with_a_baseline() -> None:
     assert all(v is not None and v >= 0 for v in stages) and stages == sorted(stages)
     assert body["baseline"]["server_first_audio_p50_ms"] > 0
     assert 0 < body["server_tts_p50_rtf"] <= body["server_tts_p95_rtf"] < 1  # Piper keeps up
+    # Each turn as measured, with what was said and heard, so a slow one can be traced.
+    [turn] = body["turns"]["complete"]
+    assert turn["v2v"] == body["v2v_p50_ms"] and turn["said"]
+    assert turn["heard"] is not None and turn["wer"] <= 1
+    assert len(body["turns"]["paused"]) == 1

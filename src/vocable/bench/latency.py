@@ -233,15 +233,16 @@ def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
     loud = first_heard(conv.audio(), RATE)
     transcript = conv.events("conversation.item.input_audio_transcription.completed")
     stopped = conv.events("input_audio_buffer.speech_stopped")
+    heard = transcript[0].event["transcript"] if transcript and transcript[0].event else None
     return {
+        "said": utt.text,
+        "heard": heard,
         "v2v": round((loud - end) * 1000, 1) if loud is not None else None,
         "endpoint": since("input_audio_buffer.speech_stopped"),
         "transcript": since("conversation.item.input_audio_transcription.completed"),
         "first_text": since("response.output_text.delta"),
         "gaps": playback_gaps(conv.audio(), RATE),
-        "wer": word_error_rate(utt.text, transcript[0].event["transcript"])
-        if transcript and transcript[0].event
-        else 1.0,
+        "wer": word_error_rate(utt.text, heard) if heard is not None else 1.0,
         "cut_in": bool(
             stopped
             and stopped[0].event
@@ -367,6 +368,8 @@ async def run_latency_bench(
         }
         ours, theirs = result.get("v2v_p50_ms"), result["baseline"].get("v2v_p50_ms")
         result["speedup_ratio"] = round(theirs / ours, 2) if ours and theirs else None
+        # Each turn as measured, so a slow one can be traced to its words (an uncertain ending).
+        result["turns"] = {"complete": runs, "paused": paused_runs}
         result["machine"] = machine_info(health.get("engines"))
     return result
 
