@@ -97,6 +97,12 @@ class RealtimeSettings(Section):
     """A transcript with no final punctuation is transcribed again, more surely (faster-whisper:
     the full 30 s window), while the turn waits: if that hears the same words and ends the
     sentence, the turn ends at the short silence instead of the uncertain one."""
+    ending_judge: float = Field(0.2, ge=0, le=1)
+    """A transcript with no final punctuation ends the turn at the short silence when the
+    language model (llama.cpp) gives its end at least this probability: the chance that its next
+    token is the end of the message or a final mark ("what is frozen water called": 0.55; "what
+    is the tallest mountain": 0.06). It reads the user's words for the reply as it does. 0 turns
+    the judge off."""
     read_ahead: bool = True
     """While the user speaks, the conversation so far (and, when they go on after a pause, their
     words before it) is read into the language model's cache (llama.cpp), so the reply reads

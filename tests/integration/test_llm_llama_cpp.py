@@ -269,3 +269,58 @@ async def test_prefill_reads_nothing_it_cannot_render_or_fit(
     assert await tiny_llm.prefill([ChatMessage("user", "what is the time")]) == 0
     assert evals == []
     assert "".join([p async for p in tiny_llm.stream(QUESTION)]).strip()  # replies go on
+
+
+@pytest.mark.slow
+async def test_smollm2_judges_where_a_spoken_question_ends(session_settings: Settings) -> None:
+    """The chance of an end after the words, as a turn without a final mark is judged by."""
+    llm = await LlamaCppLLM.load(session_settings)
+    system = ChatMessage("system", session_settings.llm.system_prompt)
+
+    async def chance(text: str) -> float:
+        judged = await llm.judge_ending([system, ChatMessage("user", text)])
+        assert judged is not None and 0 <= judged <= 1
+        return judged
+
+    try:
+        finished = [await chance(t) for t in ("what is frozen water called", "Turn off the lights")]
+        going_on = [await chance(t) for t in ("What is the tallest mountain", "How many legs does")]
+        # The reply to judged words reads only the template's tail: its first piece comes fast.
+        messages = [system, ChatMessage("user", "what is frozen water called")]
+        await chance("what is frozen water called")
+        warm = await first_piece_s(llm, messages)
+    finally:
+        await llm.close()
+    threshold = Settings().realtime.ending_judge
+    assert min(finished) >= threshold > max(going_on) * 2, (finished, going_on)
+    assert warm < 0.5
+
+
+async def test_a_judged_turn_is_not_read_again(
+    tiny_llm_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turn = [ChatMessage("system", "You are terse."), ChatMessage("user", "saw is the rain")]
+    cold_llm = await LlamaCppLLM.load(tiny_llm_settings)
+    llm = await LlamaCppLLM.load(tiny_llm_settings)
+    try:
+        evals = counting_evals(cold_llm, monkeypatch)
+        await first_piece_s(cold_llm, turn)
+        cold = evals[0]  # the whole prompt, in one evaluation
+
+        evals = counting_evals(llm, monkeypatch)
+        chance = await llm.judge_ending(turn)
+        read = sum(evals)
+        assert chance is not None and 0 <= chance <= 1 and 0 < read < cold
+        evals.clear()
+        assert await llm.judge_ending(turn) == pytest.approx(chance, abs=1e-4)
+        assert sum(evals) <= 1  # at most its last token again, for fresh logits
+        evals.clear()
+        await first_piece_s(llm, turn)
+        assert evals[0] == cold - read  # the reply read only the template's tail
+
+        monkeypatch.setattr(llm, "_formatter", None)  # a GGUF without a chat template
+        assert await llm.judge_ending(turn) is None
+        assert await llm.judge_ending([]) is None
+    finally:
+        await cold_llm.close()
+        await llm.close()

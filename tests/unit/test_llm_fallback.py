@@ -156,6 +156,10 @@ class Reading(Scripted):
         self.read.append(list(messages))
         return 7
 
+    async def judge_ending(self, messages: Sequence[ChatMessage]) -> float | None:
+        self.read.append(list(messages))
+        return 0.25
+
 
 async def test_the_chain_reads_ahead_into_the_active_engine_only() -> None:
     primary, fallback = Reading("local"), Reading("spare")
@@ -164,5 +168,16 @@ async def test_the_chain_reads_ahead_into_the_active_engine_only() -> None:
     assert (primary.read, fallback.read) == ([HELLO], [])
     plain = LLMChain([Scripted("remote")])  # an engine with nothing to read into
     assert await plain.prefill(HELLO) == 0
+    await chain.close()
+    await plain.close()
+
+
+async def test_the_chain_asks_the_active_engine_only_to_judge_an_ending() -> None:
+    primary, fallback = Reading("local"), Reading("spare")
+    chain = LLMChain([primary, fallback], first_token_timeout_s=1.0)
+    assert await chain.judge_ending(HELLO) == 0.25
+    assert (primary.read, fallback.read) == ([HELLO], [])
+    plain = LLMChain([Scripted("remote")])  # an HTTP model cannot judge
+    assert await plain.judge_ending(HELLO) is None
     await chain.close()
     await plain.close()

@@ -435,6 +435,90 @@ async def test_no_second_opinion_for_a_punctuated_transcript_or_when_off(
     assert stt.thorough_calls == 0 and endpoint_wait_s(client) > 1.7
 
 
+class JudgingLLM(FakeLLM):
+    """A fake model that judges endings (`JudgesEndings`) with a fixed chance; records asks."""
+
+    def __init__(self, pieces: list[str], chance: float | None, delay_s: float = 0.0) -> None:
+        super().__init__(pieces)
+        self.chance = chance
+        self.judge_delay_s = delay_s
+        self.judged: list[str] = []
+
+    async def judge_ending(self, messages: Sequence[ChatMessage]) -> float | None:
+        self.judged.append(messages[-1].content)
+        await asyncio.sleep(self.judge_delay_s)
+        return self.chance
+
+
+def with_realtime(settings: Settings, **changes: Any) -> Settings:
+    return settings.model_copy(update={"realtime": settings.realtime.model_copy(update=changes)})
+
+
+@pytest.mark.parametrize(
+    ("chance", "delay_s", "sooner"),
+    [
+        (0.55, 0.0, True),  # the model sees a finished sentence
+        (0.2, 0.0, True),  # at the threshold
+        (0.06, 0.0, False),  # "what is the tallest mountain": it goes on
+        (None, 0.0, False),  # the model cannot say
+        (0.9, 0.5, False),  # too slow (over JUDGE_LIMIT_S): the uncertain silence
+    ],
+)
+async def test_the_model_judges_an_unpunctuated_ending(
+    settings_rt: Settings, chance: float | None, delay_s: float, sooner: bool
+) -> None:
+    cfg = with_realtime(settings_rt, second_opinion=False)
+    llm = JudgingLLM(["Ice."], chance, delay_s)
+    client = Client(cfg, ScriptedSTT("what is frozen water called"), llm, FakeTTS())
+    await one_turn(client, silence(0.3), tone(1.0), silence(1.2))
+    assert llm.judged == ["what is frozen water called"]
+    # 1 s of speech, then the complete silence (300 ms) or the uncertain one (800 ms)
+    assert (endpoint_wait_s(client) < 1.55) is sooner, endpoint_wait_s(client)
+    assert llm.prompts[-1][-1].content == "what is frozen water called"
+
+
+@pytest.mark.parametrize(
+    ("text", "judge"),
+    [
+        ("What is frozen water called?", 0.2),  # punctuated: complete without asking
+        ("What is the", 0.2),  # unfinished: no chance of an end
+        ("What is it", 0.2),  # a short question waits whatever its mark
+        ("what is frozen water called", 0.0),  # the judge is off
+    ],
+)
+async def test_the_model_is_asked_only_about_a_missing_mark(
+    settings_rt: Settings, text: str, judge: float
+) -> None:
+    cfg = with_realtime(settings_rt, second_opinion=False, ending_judge=judge)
+    llm = JudgingLLM(["Ice."], 0.99)
+    client = Client(cfg, ScriptedSTT(text), llm, FakeTTS())
+    await one_turn(client, silence(0.3), tone(1.0), silence(1.4))
+    assert llm.judged == []
+
+
+async def test_the_model_is_not_asked_while_the_user_talks_over_a_reply(
+    settings_rt: Settings,
+) -> None:
+    cfg = with_realtime(settings_rt, second_opinion=False)
+    llm = JudgingLLM([f"w{i} " for i in range(200)], 0.99)
+    llm.delay_s = 0.01
+    stt = ScriptedSTT("Tell me a story.", "wait a moment")
+    client = Client(cfg, stt, llm, FakeTTS())
+
+    async def script() -> None:
+        client.configure()
+        await client.speak(np.concatenate([silence(0.3), tone(0.8), silence(0.5)]))
+        await client.wait_for("response.created")
+        # Shorter than a barge-in (700 ms), so the reply plays on while the words are heard.
+        await client.speak(np.concatenate([tone(0.5), silence(1.2)]))
+        await client.wait_for("conversation.item.input_audio_transcription.completed", 2)
+
+    await run(client, script)
+    assert llm.judged == []
+    heard = [e["transcript"] for e in client.sent if e["type"].endswith("transcription.completed")]
+    assert heard == ["Tell me a story.", "wait a moment"]
+
+
 async def test_speech_after_the_pause_drops_the_second_opinion(settings_rt: Settings) -> None:
     stt = SurerSTT("You wrote Romeo", "You wrote Romeo.")
     stt.script = ["You wrote Romeo", "You wrote Romeo and Juliet."]

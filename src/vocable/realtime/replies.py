@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from vocable.engines.llm.base import ChatMessage, Prefills
+from vocable.engines.llm.base import ChatMessage, JudgesEndings, Prefills
 from vocable.engines.loader import Engines
 from vocable.frames import PipelineEventType, Transcript
 from vocable.pipeline.stage import StageContext
@@ -22,6 +22,10 @@ from vocable.stages.respond import Conversation
 
 E = PipelineEventType
 log = logging.getLogger(__name__)
+
+
+JUDGE_LIMIT_S = 0.3
+"""The longest a turn waits for the model's judgement of its ending (its reply reads on)."""
 
 
 def settled(text: str) -> str:
@@ -117,6 +121,26 @@ class Replies:
                 log.debug("read ahead %d tokens of %r", read, words)
         except Exception as err:  # noqa: BLE001 - work ahead of time; the reply reads it all
             log.debug("read-ahead skipped: %s", err)
+
+    async def sounds_finished(self, text: str, threshold: float) -> bool:
+        """Whether the model gives the end of `text` `threshold` or more (`JudgesEndings`).
+
+        Not while a reply plays, whose generation holds the model. Best effort: False when the
+        model cannot judge, fails, or takes over `JUDGE_LIMIT_S`.
+        """
+        llm = self.engines.llm
+        if threshold <= 0 or not isinstance(llm, JudgesEndings):
+            return False
+        if self.current is not None and self.current.speaking:
+            return False
+        try:
+            async with asyncio.timeout(JUDGE_LIMIT_S):
+                chance = await llm.judge_ending(self.conversation.prompt(text))
+        except Exception as err:  # noqa: BLE001 - the turn then waits the uncertain silence
+            log.debug("ending not judged: %r", err)
+            return False
+        log.debug("ending of %r judged %s", text, chance)
+        return chance is not None and chance >= threshold
 
     async def cancel(self, response: Response, *, reason: str, notify: bool = True) -> None:
         """Stop `response` at once.

@@ -38,7 +38,14 @@ from vocable.realtime.protocol import (
 )
 from vocable.realtime.replies import Replies
 from vocable.realtime.response import Response
-from vocable.realtime.turns import Ending, TurnDetector, TurnEvent, ending_of, is_backchannel
+from vocable.realtime.turns import (
+    Ending,
+    TurnDetector,
+    TurnEvent,
+    ending_of,
+    is_backchannel,
+    lacks_only_a_mark,
+)
 from vocable.realtime.turns import second_opinion as surer_pass_ends
 from vocable.stages.respond import Conversation
 
@@ -273,12 +280,15 @@ class RealtimeSession:
             # A statement on a rising tone usually goes on ("…, and then↗").
             if self.cfg.prosody and await self._worker.run(rises, audio, RATE):
                 ending = Ending.UNCERTAIN
+        elif lacks_only_a_mark(text, speech_s) and self._barge_started is None:
+            if await self.replies.sounds_finished(text, self.cfg.ending_judge):
+                ending = Ending.COMPLETE
         detector.ending = ending
         if self._barge_started is None and text:
             self._spec_response = self.replies.start(text, self.session, binary=self._binary_out)
         if detector.check_end():
             self._spawn(self._end_turn())
-        elif self.cfg.second_opinion and text and text[-1] not in ".?!" and not backchannel:
+        elif self.cfg.second_opinion and ending is Ending.UNCERTAIN and text[-1] not in ".?!":
             work = self._second_opinion(audio, text, speech_s)
             self._second = asyncio.create_task(self._guarded(work), name="second-opinion")
         return text

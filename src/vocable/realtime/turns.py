@@ -90,6 +90,17 @@ def ending_of(text: str, speech_s: float | None = None) -> Ending:
     return Ending.COMPLETE
 
 
+def lacks_only_a_mark(text: str, speech_s: float | None = None) -> bool:
+    """True when `text` is uncertain for no reason but its missing final punctuation."""
+    clean = text.strip()
+    return (
+        bool(clean)
+        and clean[-1] not in ".?!"
+        and ending_of(clean, speech_s) is Ending.UNCERTAIN
+        and ending_of(clean + ".", speech_s) is Ending.COMPLETE
+    )
+
+
 async def second_opinion(
     stt: SpeechToText, audio: npt.NDArray[np.float32], text: str, speech_s: float
 ) -> bool:

@@ -129,3 +129,18 @@ class Prefills(Protocol):
         read, 0 when nothing was (already cached, or the prompt cannot be rendered).
         """
         ...
+
+
+@runtime_checkable
+class JudgesEndings(Protocol):
+    """A language model that can say whether a user's words end where they do (a local model)."""
+
+    async def judge_ending(self, messages: Sequence[ChatMessage]) -> float | None:
+        """The probability that the last message ends where its text does.
+
+        That is the chance the model gives the next token being the end of the message or a
+        sentence's final mark: high after "what is frozen water called", near 0 after "what is
+        the tallest". The messages are read into the cache as by `Prefills.prefill`, so a reply
+        to them reads only the rest. None when the model cannot say.
+        """
+        ...

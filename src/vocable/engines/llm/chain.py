@@ -19,7 +19,14 @@ from typing import Any
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
 from vocable.engines.fallback import FallbackChain, SwitchCallback, describe_error
-from vocable.engines.llm.base import ChatMessage, LanguageModel, Prefills, StreamItem, ToolSpec
+from vocable.engines.llm.base import (
+    ChatMessage,
+    JudgesEndings,
+    LanguageModel,
+    Prefills,
+    StreamItem,
+    ToolSpec,
+)
 from vocable.errors import EngineUnavailableError
 
 log = logging.getLogger(__name__)
@@ -102,6 +109,11 @@ class LLMChain:
         """Read `messages` ahead into the active engine's cache, if it has one (`Prefills`)."""
         active = self.chain.active
         return await active.prefill(messages) if isinstance(active, Prefills) else 0
+
+    async def judge_ending(self, messages: Sequence[ChatMessage]) -> float | None:
+        """The active engine's `JudgesEndings.judge_ending`; None if it cannot judge."""
+        active = self.chain.active
+        return await active.judge_ending(messages) if isinstance(active, JudgesEndings) else None
 
     def report(self) -> dict[str, Any]:
         """For ``/health``: the engine names in order, the active one, and those skipped."""

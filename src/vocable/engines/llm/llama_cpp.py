@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
+
 from vocable import hardware
 from vocable.config import Settings
 from vocable.engines.base import EngineInfo
@@ -102,10 +104,13 @@ class LlamaCppLLM:
         info: EngineInfo,
         settings: Settings,
         formatter: Any = None,
+        ending_tokens: Sequence[int] = (),
     ) -> None:
         self._llama = llama
         self._formatter = formatter
         """The GGUF's chat template without the reply's opening, for `prefill` (None: none)."""
+        self._ending_tokens = list(ending_tokens)
+        """The template's end of message and the final marks, for `judge_ending`."""
         self._worker = worker
         self.info = info
         cfg = settings.llm
@@ -130,10 +135,11 @@ class LlamaCppLLM:
         try:
             llama, info = await worker.run(_load_model, path, settings, plan)
             formatter = await worker.run(_chat_formatter, llama)
+            endings = await worker.run(_ending_tokens, llama, formatter) if formatter else []
         except BaseException:
             await worker.close()
             raise
-        return cls(llama, worker, info, settings, formatter)
+        return cls(llama, worker, info, settings, formatter, endings)
 
     def stream(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] | None = None
@@ -158,9 +164,35 @@ class LlamaCppLLM:
         return await self._worker.run(self._prefill, [_plain(m) for m in messages])
 
     def _prefill(self, prompt: list[dict[str, str]]) -> int:
+        return self._read(prompt, refresh=False) or 0
+
+    async def judge_ending(self, messages: Sequence[ChatMessage]) -> float | None:
+        """How likely the last message ends where it does; see `JudgesEndings.judge_ending`.
+
+        Reads `messages` like `prefill` (so the reply reads only the rest), then sums the
+        probabilities of the next token being the template's end of message or a sentence's
+        final mark. None when the model has no template or the prompt cannot be read.
+        """
+        return await self._worker.run(self._judge, [_plain(m) for m in messages])
+
+    def _judge(self, prompt: list[dict[str, str]]) -> float | None:
+        llama = self._llama
+        if not self._ending_tokens or llama is None or self._read(prompt, refresh=True) is None:
+            return None
+        n_vocab = llama.n_vocab()
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(n_vocab,))
+        scaled = np.exp(logits.astype(np.float64) - float(np.max(logits)))
+        return float(scaled[self._ending_tokens].sum() / scaled.sum())
+
+    def _read(self, prompt: list[dict[str, str]], *, refresh: bool) -> int | None:
+        """Read `prompt` up to the end of its last message's text; the tokens it read.
+
+        None when nothing could be read. With `refresh`, the model's last logits are those of
+        that point afterwards, even where the cache held all of it.
+        """
         llama = self._llama
         if self._formatter is None or llama is None or not prompt:
-            return 0
+            return None
         try:
             fitted = self._fit(prompt)
             last = fitted[-1]
@@ -179,16 +211,17 @@ class LlamaCppLLM:
                     if held(saved.input_ids) > cached:
                         llama.load_state(saved)
                         cached = held(llama.input_ids[: llama.n_tokens])
-            if cached >= len(ids):
+            if cached >= len(ids) and not refresh:
                 return 0
-            # generate() reads what the cache lacks before its first token, which is not read.
+            # generate() reads what the cache lacks (at least the last token, unless its logits
+            # are live) before its first token, which is not read.
             tokens = llama.generate(ids, temp=0.0, reset=True)
             next(tokens)
             tokens.close()
         except Exception as err:  # noqa: BLE001 - ahead-of-time work; the reply reads it all
-            log.debug("prefill skipped: %s", err)
-            return 0
-        return len(ids) - cached
+            log.debug("read-ahead skipped: %s", err)
+            return None
+        return max(0, len(ids) - cached)
 
     def _generate(self, prompt: list[dict[str, str]], stop: threading.Event) -> Iterator[str]:
         """Runs on the worker thread; checks `stop` between tokens."""
@@ -284,6 +317,20 @@ def _chat_formatter(llama: Any) -> Any:
         bos_token=text(llama.token_bos()),
         add_generation_prompt=False,
     )
+
+
+def _ending_tokens(llama: Any, formatter: Any) -> list[int]:
+    """Tokens that end a user's message: the template's end-of-message marker and ``.?!``.
+
+    Each counts only where it is one token; empty when the template shows no marker.
+    """
+    rendered: str = formatter(messages=[{"role": "user", "content": PREFILL_END}]).prompt
+    tail = rendered[rendered.index(PREFILL_END) + len(PREFILL_END) :]
+    marker = llama.tokenize(tail.encode("utf-8"), add_bos=False, special=True)[:1]
+    if not marker:
+        return []
+    marks = [llama.tokenize(m.encode(), add_bos=False, special=False) for m in ".?!"]
+    return sorted({marker[0], *(t[0] for t in marks if len(t) == 1)})
 
 
 def _load_model(
