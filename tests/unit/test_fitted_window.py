@@ -32,3 +32,39 @@ from vocable.engines.stt.fitted_window import cut_repetition
 )
 def test_cut_repetition(text: str, expected: str) -> None:
     assert cut_repetition(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # going round without a sentence end: cut, and no mark is made up
+        ("Uro-Tromio and Juliet Uro-", "Uro-Tromio and Juliet"),
+        ("You wrote Romeo and Juliet You wrote Ro", "You wrote Romeo and Juliet"),
+        (
+            "You wrote Romeo and Juliet Romeo and Juliet Romeo and Juliet Romeo and",
+            "You wrote Romeo and Juliet",
+        ),
+        ("what is the boiling, the boiling, the", "what is the boiling"),
+        ("What is it? What is it? What is", "What is it?"),  # the rules before still hold
+        ("What is the capital of France?", "What is the capital of France?"),
+        ("I think that that is all", "I think that that is all"),  # one word twice: kept
+    ],
+)
+def test_cut_repetition_when_the_token_budget_ran_out(text: str, expected: str) -> None:
+    assert cut_repetition(text, ran_out=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # three words twice in a row: the model going round, budget or not
+            "You wrote Romeo and Juliet Romeo and Juliet Romeo and Juliet Romeo and",
+            "You wrote Romeo and Juliet",
+        ),
+        ("Uro-Tromio and Juliet Uro-", "Uro-Tromio and Juliet"),  # the opening again, cut off
+        ("New York New York", "New York New York"),  # two words twice: a speaker may say that
+        ("Hello there, Hel", "Hello there, Hel"),  # no dash: the word may be the speaker's
+    ],
+)
+def test_a_loop_is_cut_without_the_budget_running_out(text: str, expected: str) -> None:
+    assert cut_repetition(text) == expected

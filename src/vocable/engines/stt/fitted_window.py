@@ -59,10 +59,10 @@ def transcribe_fitted(model: Any, samples: npt.NDArray[np.float32], language: st
         suppress_tokens=[-1],
     )
     tokens = [t for t in result[0].sequences_ids[0] if t < tokenizer.eot]
-    return cut_repetition(tokenizer.decode(tokens).strip())
+    return cut_repetition(tokenizer.decode(tokens).strip(), ran_out=len(tokens) >= budget)
 
 
-def cut_repetition(text: str) -> str:
+def cut_repetition(text: str, *, ran_out: bool = False) -> str:
     """Drop everything from the first place where the opening words come round again.
 
     A repeat counts after a sentence end when what follows starts like the text does (the token
@@ -70,11 +70,22 @@ def cut_repetition(text: str) -> str:
     two or more opening words run to the end of the text, and anywhere when `_REPEAT_WORDS`
     opening words recur. The model starting over means the sentence before was finished, so a
     comma it ended on becomes a full stop.
+
+    Two more repeats count with no sentence end before them, as the model going round: a run of
+    three or more words said twice in a row ("You wrote Romeo and Juliet Romeo and Juliet Romeo
+    and"; two words where the token budget `ran_out`), and the opening words again up to an end
+    cut off by a dash or by the budget ("Uro-Tromio and Juliet Uro-"). Those keep no mark, so the
+    turn's end stays uncertain.
     """
     words = text.split()
 
     def key(chunk: list[str]) -> list[str]:
-        return [w.lower().strip(".,?!;:") for w in chunk]
+        return [w.lower().strip(".,?!;:-") for w in chunk]
+
+    cut_off = ran_out or (bool(words) and words[-1].endswith("-"))
+    looped = _loop_start(key(words), restart=cut_off, run=2 if ran_out else 3)
+    if looped is not None:
+        return cut_repetition(" ".join(words[:looped]).rstrip(",;:-"))
 
     for start in range(1, len(words)):
         following = key(words[start : start + _REPEAT_WORDS])
@@ -97,3 +108,24 @@ def cut_repetition(text: str) -> str:
             kept = " ".join(words[:start])
             return kept[:-1] + "." if kept.endswith(",") else kept
     return text
+
+
+def _loop_start(words: list[str], *, restart: bool, run: int) -> int | None:
+    """Where `words` start going round, or None.
+
+    That is the second of two like runs of `run` or more words in a row (the earliest, then the
+    shortest), or, with `restart`, a restart of the opening that runs to the end.
+    """
+    for start in range(len(words)):
+        for size in range(run, (len(words) - start) // 2 + 1):
+            if words[start : start + size] == words[start + size : start + 2 * size]:
+                return start + size
+    for start in range(1, len(words) if restart else 0):
+        tail = words[start:]
+        if (
+            tail[:-1] == words[: len(tail) - 1]
+            and tail[-1]
+            and words[len(tail) - 1].startswith(tail[-1])
+        ):
+            return start
+    return None
