@@ -288,12 +288,21 @@ def bench_storage(
 def bench_latency(
     n: Annotated[int, typer.Option("-n", min=1, help="Utterances per scenario.")] = 10,
     seed: Annotated[int, typer.Option(help="Corpus seed.")] = 0,
+    cpu_load: Annotated[
+        int,
+        typer.Option(
+            "--cpu-load",
+            min=0,
+            help="Busy-loop processes competing for the cores meanwhile (a busy or slower "
+            "machine), for vocable and the baseline alike.",
+        ),
+    ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """Voice-to-voice latency over a real WebSocket, against a baseline in the same run."""
     from vocable.bench.latency import run_latency_bench, summary_line
 
-    result = _run(lambda _: run_latency_bench(n=n, seed=seed, progress=progress))
+    result = _run(lambda _: run_latency_bench(n=n, seed=seed, load=cpu_load, progress=progress))
     if as_json:
         _emit_json(result)
     else:

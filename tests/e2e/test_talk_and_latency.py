@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import synthesize_speech
-from vocable.bench.latency import serving
+from vocable.bench.server import serving
 from vocable.cli import app
 from vocable.errors import EngineTimeoutError
 from vocable.realtime.live import talk_live
@@ -112,7 +112,7 @@ def test_bench_latency_reports_every_figure_with_a_baseline() -> None:
     result = runner.invoke(app, ["bench", "latency", "-n", "1", "--json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert body["bench"] == "latency" and body["n"] == 1
+    assert body["bench"] == "latency" and body["n"] == 1 and body["cpu_load"] == 0
     for key in ("v2v", "endpoint", "transcript", "first_text", "barge_in_reaction"):
         assert f"{key}_p50_ms" in body and f"{key}_p95_ms" in body
     assert body["v2v_p50_ms"] is not None and body["v2v_p50_ms"] > 0
@@ -134,4 +134,7 @@ def test_bench_latency_reports_every_figure_with_a_baseline() -> None:
     [turn] = body["turns"]["complete"]
     assert turn["v2v"] == body["v2v_p50_ms"] and turn["said"]
     assert turn["heard"] is not None and turn["wer"] <= 1
+    # ... with the server's waterfall of that turn, the one the distributions above are made of.
+    for name in ("stt", "first_token", "first_sentence", "first_audio"):
+        assert turn["server"][f"{name}_ms"] == pytest.approx(body[f"server_{name}_p50_ms"], abs=0.1)
     assert len(body["turns"]["paused"]) == 1

@@ -10,29 +10,21 @@ chunk, plus any silence ahead of the sound in it.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 from vocable.audio.io import read_audio_file
 from vocable.bench.corpus import QUESTIONS, synthesize_speech
-from vocable.bench.machine import machine_info
+from vocable.bench.machine import cpu_load, machine_info
+from vocable.bench.server import dump_server, server_stages, server_turn, serving
 from vocable.bench.stats import distribution, word_error_rate
-from vocable.errors import EngineError, EngineTimeoutError
 from vocable.realtime.client import (
     Conversation,
     converse,
@@ -124,101 +116,17 @@ def paused_utterance(text: str, voice: str, pause_s: float, tmp: Path) -> Uttera
     return Utterance(text, np.concatenate([head, second]), resume + _last_speech(second), resume)
 
 
-_SERVERS: dict[str, subprocess.Popen[bytes]] = {}
-"""The running bench servers, by realtime URL."""
-
-
-async def _dump_server(url: str) -> None:
-    """Have the server at `url` print its threads' stacks and asyncio tasks to its log."""
-    proc = _SERVERS.get(url)
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGUSR1)
-        await asyncio.sleep(1.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A `vocable serve` process on loopback; yields its realtime URL and its /health body.
-
-    Its output goes to ``<data_dir>.log``. A reply that never comes (`TimeoutError` inside the
-    block) becomes an `EngineTimeoutError` carrying that log and every server thread's stack.
-
-    Raises:
-        EngineError: the server did not become ready (``bench.server_failed``).
-        EngineTimeoutError: a reply did not come in time (``bench.no_reply``).
-    """
-    port = _free_port()
-    url = f"ws://127.0.0.1:{port}/v1/realtime"
-    # A single-user server on loopback: the bench measures speech, not sign-in.
-    full_env = {
-        **os.environ,
-        **env,
-        "VOCABLE_DATA_DIR": str(data_dir),
-        "VOCABLE_AUTH__ENABLED": "false",
-    }
-    log_path = data_dir.with_suffix(".log")
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vocable", "serve", "--port", str(port)],
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        health: dict[str, Any] = {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-                if health.get("status") == "ready":
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        if health.get("status") != "ready":
-            raise EngineError(
-                f"the bench server did not become ready: {health}\n{_log_tail(log_path)}",
-                code="bench.server_failed",
-            )
-        _SERVERS[url] = proc
-        try:
-            yield url, health
-        except TimeoutError as err:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGUSR1)  # `vocable serve` dumps its threads and tasks
-                time.sleep(1.0)
-            raise EngineTimeoutError(
-                f"the bench server did not finish a reply in time ({err}); its log, with its "
-                "threads and asyncio tasks while the client waited and after it left:\n"
-                + _log_tail(log_path),
-                code="bench.no_reply",
-            ) from err
-    finally:
-        _SERVERS.pop(url, None)
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _log_tail(path: Path, lines: int = 400) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
 async def _complete(url: str, utt: Utterance) -> dict[str, Any]:
+    since = time.time()
     conv = await converse(
         url,
         utt.audio,
         rate=RATE,
         stop_when=reply_or_nothing,
         timeout_s=REPLY_LIMIT_S,
-        on_timeout=lambda: _dump_server(url),
+        on_timeout=lambda: dump_server(url),
     )
-    return _figures(conv, utt)
+    return {**_figures(conv, utt), "server": server_turn(url, since)}
 
 
 def _figures(conv: Conversation, utt: Utterance) -> dict[str, Any]:
@@ -274,7 +182,7 @@ async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | No
         inject=inject,
         stop_when=stop,
         timeout_s=REPLY_LIMIT_S,
-        on_timeout=lambda: _dump_server(url),
+        on_timeout=lambda: dump_server(url),
     )
     created = conv.events("response.created")
     if not starts or not created or created[0].event is None:
@@ -286,25 +194,6 @@ async def _barge_in(url: str, first: Utterance, second: Utterance) -> float | No
     if onset is None or not chunks or chunks[-1].t < onset:
         return None  # the reply was over before the user spoke: nothing to react to
     return round((chunks[-1].t - onset) * 1000, 1)
-
-
-SERVER_STAGES = ("stt_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms")
-"""The server's own waterfall (``GET /v1/metrics``), each from the end of the user's speech."""
-
-
-def server_stages(url: str) -> dict[str, Any]:
-    """Median and p95 of each stage of the server's turns that finished, from its event stream."""
-    http = url.replace("ws://", "http://", 1).removesuffix("/v1/realtime")
-    turns = httpx.get(f"{http}/v1/metrics", timeout=10).json()["turns"]
-    done = [t for t in turns if not t["interrupted"]]
-    out: dict[str, Any] = {}
-    for name in SERVER_STAGES:
-        values = [t[name] for t in done if t[name] is not None]
-        out.update(distribution("server_" + name.removesuffix("_ms"), values))
-    # Real-time factor: seconds of synthesis per second of reply audio (below 1 keeps up).
-    rtfs = [t["tts_rtf"] for t in done if t.get("tts_rtf") is not None]
-    out.update(distribution("server_tts", rtfs, unit="rtf", digits=3))
-    return out
 
 
 def _summary(runs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
@@ -319,9 +208,17 @@ def _summary(runs: list[dict[str, Any]], prefix: str = "") -> dict[str, Any]:
 
 
 async def run_latency_bench(
-    *, n: int, seed: int = 0, progress: Callable[[str], None] = lambda _: None
+    *,
+    n: int,
+    seed: int = 0,
+    load: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Run the corpus against vocable and the baseline; return the figures."""
+    """Run the corpus against vocable and the baseline; return the figures.
+
+    `load` busy-loop processes compete for the cores while both servers run (`cpu_load`): how
+    the pipeline fares on a busy or slower machine, against a baseline under the same load.
+    """
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="vocable-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -335,8 +232,10 @@ async def run_latency_bench(
         ]
         barge = [complete_utterance(rng.choice(QUESTIONS), v, tmp) for v in voices]
         storytellers = [complete_utterance(rng.choice(LONG_ANSWERS), v, tmp) for v in voices]
-        result: dict[str, Any] = {"bench": "latency", "n": n, "seed": seed}
-        with serving(tmp / "vocable", {}) as (url, health):
+        result: dict[str, Any] = {"bench": "latency", "n": n, "seed": seed, "cpu_load": load}
+        if load:
+            progress(f"{load} busy-loop processes compete for the cores from here on")
+        with cpu_load(load), serving(tmp / "vocable", {}) as (url, health):
             runs = []
             for i, utt in enumerate(complete, 1):
                 runs.append(await _complete(url, utt))
@@ -354,7 +253,7 @@ async def run_latency_bench(
         result["false_cut_in_ratio"] = round(sum(r["cut_in"] for r in paused_runs) / n, 3)
         result.update(distribution("barge_in_reaction", reactions))
         result["barge_in_n"] = len(reactions)
-        with serving(tmp / "baseline", BASELINE_ENV) as (url, _):
+        with cpu_load(load), serving(tmp / "baseline", BASELINE_ENV) as (url, _):
             base = []
             for i, utt in enumerate(complete, 1):
                 base.append(await _complete(url, utt))
@@ -382,4 +281,5 @@ def summary_line(r: dict[str, Any]) -> str:
         f"false cut-ins {r['false_cut_in_ratio']:.0%} | barge-in p95 "
         f"{r['barge_in_reaction_p95_ms']} ms | gaps>40ms {r['gaps_over_40ms']} | "
         f"TTS real-time factor p50 {r.get('server_tts_p50_rtf')}"
+        + (f" | under {r['cpu_load']} busy-loop processes" if r.get("cpu_load") else "")
     )

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from subprocess import DEVNULL
 from typing import Any
 
 from vocable.hardware import cpu_count, pick_device
@@ -27,3 +32,29 @@ def machine_info(engines: dict[str, dict[str, Any]] | None = None) -> dict[str, 
         "python": platform.python_version(),
         "engines": engines or {},
     }
+
+
+_BUSY_LOOP = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
+"""Spins until its parent (pid in argv) is gone, so a bench that dies leaves no spinner behind."""
+
+
+@contextmanager
+def cpu_load(processes: int) -> Iterator[list[int]]:
+    """Keep `processes` busy-loop processes competing for the cores; yields their pids.
+
+    Each takes a fair share of a core, as other programs on a busy (or a slower) machine would.
+    They are stopped when the block ends, and stop by themselves if this process dies.
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUSY_LOOP, str(os.getpid())], stdin=DEVNULL, stdout=DEVNULL
+        )
+        for _ in range(processes)
+    ]
+    try:
+        yield [proc.pid for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
