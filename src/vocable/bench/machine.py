@@ -8,7 +8,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from subprocess import DEVNULL
 from typing import Any
 
 from vocable.hardware import cpu_count, pick_device
@@ -47,7 +46,9 @@ def cpu_load(processes: int) -> Iterator[list[int]]:
     """
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _BUSY_LOOP, str(os.getpid())], stdin=DEVNULL, stdout=DEVNULL
+            [sys.executable, "-c", _BUSY_LOOP, str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
         )
         for _ in range(processes)
     ]
